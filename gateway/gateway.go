@@ -1,0 +1,234 @@
+package gateway
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v5/pkg/auth"
+	"github.com/bluenviron/gortsplib/v5/pkg/description"
+
+	"github.com/streamgate/streamgate/gateway/hub"
+	"github.com/streamgate/streamgate/gateway/rtspserver"
+	"github.com/streamgate/streamgate/ingest"
+)
+
+// ShutdownTimeout bounds how long Run waits for components to stop.
+const ShutdownTimeout = 5 * time.Second
+
+// Gateway wires the hub, the sources and the servers together from a Config.
+type Gateway struct {
+	// Config is the validated configuration. Required.
+	Config *Config
+	// Logger receives every log line. Defaults to slog.Default().
+	Logger *slog.Logger
+
+	hub  *hub.Hub
+	rtsp *rtspserver.Server
+}
+
+// Start builds and starts every component; on error nothing keeps running.
+func (g *Gateway) Start() error {
+	if g.Config == nil {
+		return errors.New("gateway: Config is required")
+	}
+	if g.Logger == nil {
+		g.Logger = slog.Default()
+	}
+	conf := g.Config
+
+	g.hub = &hub.Hub{
+		Resolve:   g.resolve,
+		NewSource: g.newSource,
+		AlwaysOn:  alwaysOn(conf),
+		Logger:    g.Logger,
+	}
+	if err := g.hub.Start(); err != nil {
+		g.hub.Close()
+		return err
+	}
+
+	rc := conf.RTSP
+	g.rtsp = &rtspserver.Server{
+		Address:        rc.Address,
+		ReadTimeout:    rc.ReadTimeout,
+		WriteTimeout:   rc.WriteTimeout,
+		SessionTimeout: rc.SessionTimeout,
+		WriteQueueSize: rc.WriteQueueSize,
+		AuthMethods:    authMethods(rc.AuthMethods),
+		Paths:          g.hub,
+		Credentials:    g.credentials,
+		Logger:         g.Logger.With("component", "rtsp"),
+	}
+	if rc.UDPEnabled() {
+		g.rtsp.RTPAddress, g.rtsp.RTCPAddress = rc.RTPAddress, rc.RTCPAddress
+	}
+	if rc.MulticastEnabled() {
+		g.rtsp.MulticastIPRange = rc.MulticastIPRange
+		g.rtsp.MulticastRTPPort, g.rtsp.MulticastRTCPPort = rc.MulticastRTPPort, rc.MulticastRTCPPort
+	}
+	if rc.TLSEnabled() {
+		cert, err := tls.LoadX509KeyPair(rc.ServerCert, rc.ServerKey)
+		if err != nil {
+			g.hub.Close()
+			return fmt.Errorf("rtsps certificate: %w", err)
+		}
+		g.rtsp.RTSPSAddress = rc.RTSPSAddress
+		g.rtsp.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	if err := g.rtsp.Start(); err != nil {
+		g.hub.Close()
+		return err
+	}
+	return nil
+}
+
+// Close stops the servers first (readers are told and disconnected), then
+// the sources. It is idempotent.
+func (g *Gateway) Close() {
+	if g.rtsp != nil {
+		g.rtsp.Close()
+	}
+	if g.hub != nil {
+		g.hub.Close()
+	}
+}
+
+// RTSPAddr is the bound RTSP address.
+func (g *Gateway) RTSPAddr() net.Addr { return g.rtsp.Addr() }
+
+// RTSPSAddr is the bound RTSPS address, or nil when RTSPS is off.
+func (g *Gateway) RTSPSAddr() net.Addr { return g.rtsp.TLSAddr() }
+
+// Run starts the gateway, serves until ctx ends, then shuts down within
+// ShutdownTimeout.
+func Run(ctx context.Context, conf *Config, logger *slog.Logger) error {
+	g := &Gateway{Config: conf, Logger: logger}
+	if err := g.Start(); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	g.Logger.Info("shutting down")
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		g.Close()
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-time.After(ShutdownTimeout):
+		return fmt.Errorf("shutdown took longer than %s", ShutdownTimeout)
+	}
+}
+
+func (g *Gateway) resolve(name string) (hub.PathConf, bool) {
+	pc, ok := g.Config.MatchPath(name)
+	if !ok {
+		return hub.PathConf{}, false
+	}
+	return hubPathConf(pc), true
+}
+
+func hubPathConf(pc *PathConfig) hub.PathConf {
+	return hub.PathConf{
+		Name:              pc.Name,
+		HasSource:         pc.Pulled() || pc.Source == SourceDemo,
+		OnDemand:          pc.OnDemand,
+		AcceptPublishers:  pc.Source == SourcePublisher,
+		OverridePublisher: pc.OverridePublisher,
+		StartTimeout:      pc.OnDemandStartTimeout,
+		CloseAfter:        pc.OnDemandCloseAfter,
+		OutageGrace:       pc.OutageGrace,
+		MaxReaders:        pc.MaxReaders,
+		Stream:            hub.StreamConfig{NoGOPCache: !pc.GOPCache},
+	}
+}
+
+// alwaysOn lists the paths whose sources run for the gateway's lifetime.
+func alwaysOn(conf *Config) []string {
+	var names []string
+	for _, name := range conf.PathOrder {
+		pc := conf.Paths[name]
+		if pc != nil && !pc.Pattern && !pc.OnDemand && (pc.Pulled() || pc.Source == SourceDemo) {
+			names = append(names, name)
+		}
+	}
+	return names
+}
+
+func (g *Gateway) credentials(name string) (read, publish rtspserver.Credentials) {
+	pc, ok := g.Config.MatchPath(name)
+	if !ok {
+		return read, publish
+	}
+	return rtspserver.Credentials{User: pc.ReadUser, Pass: pc.ReadPass},
+		rtspserver.Credentials{User: pc.PublishUser, Pass: pc.PublishPass}
+}
+
+func authMethods(names []string) []auth.VerifyMethod {
+	var out []auth.VerifyMethod
+	for _, n := range names {
+		switch n {
+		case "basic":
+			out = append(out, auth.VerifyMethodBasic)
+		case "digest":
+			out = append(out, auth.VerifyMethodDigestMD5)
+		}
+	}
+	return out
+}
+
+// newSource builds the source the hub runs for a path.
+func (g *Gateway) newSource(p *hub.Path) hub.Runner {
+	pc, ok := g.Config.MatchPath(p.Name())
+	if !ok {
+		return nil
+	}
+	target := pathTarget{p}
+	logger := p.Logger()
+	switch {
+	case pc.Source == SourceDemo:
+		demo := &ingest.Demo{Target: target, Logger: logger}
+		return runnerFunc(func(ctx context.Context) {
+			if err := demo.Run(ctx); err != nil {
+				logger.Error("demo source stopped", "error", err)
+			}
+		})
+	case pc.Pulled():
+		pull := &ingest.Pull{
+			URL:         pc.Source,
+			Protocol:    pc.SourceProtocol,
+			Fingerprint: pc.SourceFingerprint,
+			SkipVerify:  pc.SourceSkipVerify,
+			ReadTimeout: pc.SourceReadTimeout,
+			Target:      target,
+			Logger:      logger,
+		}
+		return runnerFunc(func(ctx context.Context) {
+			if err := pull.Run(ctx); err != nil {
+				logger.Error("source stopped", "error", err)
+			}
+		})
+	}
+	return nil
+}
+
+type runnerFunc func(ctx context.Context)
+
+func (f runnerFunc) Run(ctx context.Context) { f(ctx) }
+
+// pathTarget lets an ingest source publish into a hub path.
+type pathTarget struct{ p *hub.Path }
+
+func (t pathTarget) Publish(desc *description.Session) (ingest.Writer, error) {
+	pub, err := t.p.PublishSource(desc)
+	if err != nil {
+		return nil, err
+	}
+	return pub, nil
+}

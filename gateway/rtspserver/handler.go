@@ -1,0 +1,284 @@
+package rtspserver
+
+import (
+	"crypto/tls"
+	"errors"
+	"strings"
+	"sync"
+
+	"github.com/bluenviron/gortsplib/v5"
+	"github.com/bluenviron/gortsplib/v5/pkg/base"
+	"github.com/bluenviron/gortsplib/v5/pkg/liberrors"
+
+	"github.com/streamgate/streamgate/gateway/hub"
+)
+
+// handler receives gortsplib's callbacks for both listeners.
+type handler struct {
+	s *Server
+}
+
+// connState remembers, per connection, the request being handled, so the
+// response can be given the status code the RFC asks for.
+type connState struct {
+	mu     sync.Mutex
+	method base.Method
+	state  gortsplib.ServerSessionState
+	hasSes bool
+	// sesHdr says the request named a session (a Session header).
+	sesHdr bool
+}
+
+func (h *handler) OnConnOpen(ctx *gortsplib.ServerHandlerOnConnOpenCtx) {
+	ctx.Conn.SetUserData(&connState{})
+	h.s.Logger.Debug("rtsp connection opened", "remote", ctx.Conn.NetConn().RemoteAddr().String())
+}
+
+func (h *handler) OnConnClose(ctx *gortsplib.ServerHandlerOnConnCloseCtx) {
+	h.s.Logger.Debug("rtsp connection closed", "remote", ctx.Conn.NetConn().RemoteAddr().String(), "reason", ctx.Error)
+}
+
+func (h *handler) OnRequest(c *gortsplib.ServerConn, req *base.Request) {
+	cs, _ := c.UserData().(*connState)
+	if cs == nil {
+		return
+	}
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	cs.method = req.Method
+	cs.hasSes = false
+	cs.sesHdr = len(req.Header["Session"]) != 0
+	if ss := c.Session(); ss != nil {
+		cs.hasSes = true
+		cs.state = ss.State()
+	}
+}
+
+// OnResponse corrects gortsplib's generic 400 for a method that is not valid
+// in the session's state to 455, as RFC 2326 section 11.3.6 asks, and its
+// 501 for a session method sent without a session (PLAY before SETUP) to
+// 454, since the method is implemented and the session is what is missing.
+func (h *handler) OnResponse(c *gortsplib.ServerConn, res *base.Response) {
+	cs, _ := c.UserData().(*connState)
+	if cs == nil {
+		return
+	}
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if res.StatusCode == base.StatusNotImplemented && !cs.sesHdr && needsSession(cs.method) {
+		res.StatusCode = base.StatusSessionNotFound
+		res.StatusMessage = ""
+		return
+	}
+	if res.StatusCode != base.StatusBadRequest {
+		return
+	}
+	if cs.hasSes && !methodValidIn(cs.method, cs.state) {
+		res.StatusCode = base.StatusMethodNotValidInThisState
+		res.StatusMessage = ""
+	}
+}
+
+// needsSession reports whether gortsplib serves m only within a session.
+func needsSession(m base.Method) bool {
+	switch m {
+	case base.Play, base.Pause, base.Record, base.Teardown:
+		return true
+	}
+	return false
+}
+
+func methodValidIn(m base.Method, st gortsplib.ServerSessionState) bool {
+	switch m {
+	case base.Play:
+		return st == gortsplib.ServerSessionStatePrePlay || st == gortsplib.ServerSessionStatePlay
+	case base.Record:
+		return st == gortsplib.ServerSessionStatePreRecord
+	case base.Pause:
+		return st != gortsplib.ServerSessionStateInitial
+	case base.Setup:
+		return st == gortsplib.ServerSessionStateInitial || st == gortsplib.ServerSessionStatePrePlay ||
+			st == gortsplib.ServerSessionStatePreRecord
+	case base.Announce:
+		return st == gortsplib.ServerSessionStateInitial
+	}
+	return true
+}
+
+func (h *handler) OnSessionOpen(ctx *gortsplib.ServerHandlerOnSessionOpenCtx) {
+	ctx.Session.SetUserData(newSession(h.s, ctx.Session, ctx.Conn))
+}
+
+func (h *handler) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) {
+	if ses, ok := ctx.Session.UserData().(*session); ok {
+		ses.close(ctx.Error)
+	}
+}
+
+// pathName turns gortsplib's request path ("/cam1", "/cam1/trackID=0") into a path name.
+// It repeats until nothing changes, so "//cam1" or "/cam1/trackID=0/trackID=1"
+// leave neither a leading slash nor a track suffix.
+func pathName(p string) string {
+	for {
+		q := strings.TrimLeft(p, "/")
+		if i := strings.LastIndex(q, "/trackID="); i >= 0 {
+			q = q[:i]
+		}
+		q = strings.TrimRight(q, "/")
+		if q == p {
+			return q
+		}
+		p = q
+	}
+}
+
+func statusOf(err error) base.StatusCode {
+	switch {
+	case errors.Is(err, hub.ErrPathNotFound), errors.Is(err, hub.ErrNoStream), errors.Is(err, hub.ErrPathClosed):
+		return base.StatusNotFound
+	case errors.Is(err, hub.ErrTooManyReaders):
+		return base.StatusNotEnoughBandwidth
+	case errors.Is(err, hub.ErrPublishNotAllowed), errors.Is(err, hub.ErrPublisherExists):
+		return base.StatusForbidden
+	}
+	return base.StatusBadRequest
+}
+
+func failure(err error) (*base.Response, error) {
+	res := &base.Response{StatusCode: statusOf(err)}
+	switch {
+	case errors.Is(err, hub.ErrPublisherExists):
+		res.StatusMessage = "Path Busy: another publisher is active"
+	case errors.Is(err, hub.ErrPublishNotAllowed):
+		res.StatusMessage = "Forbidden: this path does not accept publishers"
+	case errors.Is(err, hub.ErrNoStream):
+		res.StatusMessage = "Not Found: no stream is available on this path"
+	}
+	return res, err
+}
+
+// authorize checks the request's credentials against the path's.
+func (h *handler) authorize(c *gortsplib.ServerConn, req *base.Request, path string, publish bool) (*base.Response, error) {
+	if h.s.Credentials == nil {
+		return nil, nil
+	}
+	read, pub := h.s.Credentials(path)
+	want := read
+	if publish {
+		want = pub
+	}
+	if want.User == "" {
+		return nil, nil
+	}
+	if c.VerifyCredentials(req, want.User, want.Pass) {
+		return nil, nil
+	}
+	return &base.Response{StatusCode: base.StatusUnauthorized}, liberrors.ErrServerAuth{}
+}
+
+func (h *handler) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.Response, *gortsplib.ServerStream, error) {
+	name := pathName(ctx.Path)
+	if res, err := h.authorize(ctx.Conn, ctx.Request, name, false); res != nil {
+		return res, nil, err
+	}
+	p, err := h.s.Paths.Acquire(name)
+	if err != nil {
+		res, err := failure(err)
+		return res, nil, err
+	}
+	defer p.Release()
+	st, err := p.WaitStream(h.s.ctx)
+	if err != nil {
+		res, err := failure(err)
+		return res, nil, err
+	}
+	rs, err := h.s.serverStream(h.serverOf(ctx.Conn), st, false)
+	if err != nil {
+		res, err := failure(err)
+		return res, nil, err
+	}
+	return &base.Response{StatusCode: base.StatusOK}, rs, nil
+}
+
+// serverOf tells which listener a connection came through.
+func (h *handler) serverOf(c *gortsplib.ServerConn) *gortsplib.Server {
+	if h.s.secure != nil {
+		if _, ok := c.NetConn().(*tls.Conn); ok {
+			return h.s.secure
+		}
+	}
+	return h.s.plain
+}
+
+func (h *handler) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*base.Response, error) {
+	name := pathName(ctx.Path)
+	if res, err := h.authorize(ctx.Conn, ctx.Request, name, true); res != nil {
+		return res, err
+	}
+	ses := sessionOf(ctx.Session)
+	if err := ses.announce(name); err != nil {
+		return failure(err)
+	}
+	return &base.Response{StatusCode: base.StatusOK}, nil
+}
+
+func (h *handler) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Response, *gortsplib.ServerStream, error) {
+	if ctx.Session.State() == gortsplib.ServerSessionStatePreRecord {
+		return &base.Response{StatusCode: base.StatusOK}, nil, nil
+	}
+	name := pathName(ctx.Path)
+	if res, err := h.authorize(ctx.Conn, ctx.Request, name, false); res != nil {
+		return res, nil, err
+	}
+	multicast := ctx.Transport != nil && ctx.Transport.Protocol == gortsplib.ProtocolUDPMulticast
+	if multicast && h.s.MulticastIPRange == "" {
+		return &base.Response{StatusCode: base.StatusUnsupportedTransport}, nil, nil
+	}
+	ses := sessionOf(ctx.Session)
+	rs, err := ses.setup(h.serverOf(ctx.Conn), name, multicast)
+	if err != nil {
+		res, err := failure(err)
+		return res, nil, err
+	}
+	return &base.Response{StatusCode: base.StatusOK}, rs, nil
+}
+
+func (h *handler) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Response, error) {
+	ses := sessionOf(ctx.Session)
+	if err := ses.play(); err != nil {
+		return failure(err)
+	}
+	return &base.Response{
+		StatusCode: base.StatusOK,
+		Header:     base.Header{"Range": base.HeaderValue{"npt=now-"}},
+	}, nil
+}
+
+func (h *handler) OnPause(ctx *gortsplib.ServerHandlerOnPauseCtx) (*base.Response, error) {
+	sessionOf(ctx.Session).pause()
+	return &base.Response{StatusCode: base.StatusOK}, nil
+}
+
+func (h *handler) OnRecord(ctx *gortsplib.ServerHandlerOnRecordCtx) (*base.Response, error) {
+	ses := sessionOf(ctx.Session)
+	if err := ses.record(); err != nil {
+		return failure(err)
+	}
+	return &base.Response{StatusCode: base.StatusOK}, nil
+}
+
+func (h *handler) OnGetParameter(_ *gortsplib.ServerHandlerOnGetParameterCtx) (*base.Response, error) {
+	return &base.Response{StatusCode: base.StatusOK}, nil
+}
+
+func (h *handler) OnStreamWriteError(ctx *gortsplib.ServerHandlerOnStreamWriteErrorCtx) {
+	sessionOf(ctx.Session).writeErrors.Add(1)
+}
+
+func (h *handler) OnPacketsLost(ctx *gortsplib.ServerHandlerOnPacketsLostCtx) {
+	sessionOf(ctx.Session).lost.Add(ctx.Lost)
+}
+
+func (h *handler) OnDecodeError(ctx *gortsplib.ServerHandlerOnDecodeErrorCtx) {
+	sessionOf(ctx.Session).logger().Debug("publisher sent an undecodable packet", "error", ctx.Error)
+}

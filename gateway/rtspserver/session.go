@@ -1,0 +1,253 @@
+package rtspserver
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/bluenviron/gortsplib/v5"
+	"github.com/bluenviron/gortsplib/v5/pkg/description"
+	"github.com/bluenviron/gortsplib/v5/pkg/format"
+	"github.com/pion/rtp"
+
+	"github.com/streamgate/streamgate/gateway/hub"
+)
+
+var errOtherPath = errors.New("a session can only set up tracks of one path")
+
+// session is our side of one RTSP session: a reader of a path's stream or a
+// publisher into a path.
+type session struct {
+	s      *Server
+	ss     *gortsplib.ServerSession
+	id     string
+	remote string
+
+	mu        sync.Mutex
+	log       *slog.Logger
+	path      *hub.Path
+	stream    *hub.Stream
+	rs        *gortsplib.ServerStream
+	multicast bool
+	reader    *hub.Reader
+	rw        *rewriter
+	pub       *hub.Publisher
+	closed    bool
+	done      chan struct{}
+	wg        sync.WaitGroup
+
+	writeErrors atomic.Uint64
+	lost        atomic.Uint64
+}
+
+func newSession(s *Server, ss *gortsplib.ServerSession, c *gortsplib.ServerConn) *session {
+	var b [4]byte
+	rand.Read(b[:]) //nolint:errcheck // never fails
+	ses := &session{s: s, ss: ss, id: hex.EncodeToString(b[:]), done: make(chan struct{})}
+	if c != nil {
+		ses.remote = c.NetConn().RemoteAddr().String()
+	}
+	ses.log = s.Logger.With("session", ses.id, "remote", ses.remote)
+	return ses
+}
+
+func sessionOf(ss *gortsplib.ServerSession) *session {
+	ses, _ := ss.UserData().(*session)
+	return ses
+}
+
+func (ses *session) logger() *slog.Logger {
+	ses.mu.Lock()
+	defer ses.mu.Unlock()
+	return ses.log
+}
+
+// bind takes a reference on the path the session works on.
+func (ses *session) bind(name string) (*hub.Path, error) {
+	ses.mu.Lock()
+	p := ses.path
+	ses.mu.Unlock()
+	if p != nil {
+		if p.Name() != name {
+			return nil, errOtherPath
+		}
+		return p, nil
+	}
+	p, err := ses.s.Paths.Acquire(name)
+	if err != nil {
+		return nil, err
+	}
+	ses.mu.Lock()
+	defer ses.mu.Unlock()
+	if ses.closed {
+		p.Release()
+		return nil, hub.ErrPathClosed
+	}
+	ses.path = p
+	ses.log = ses.log.With("path", name)
+	return p, nil
+}
+
+// setup returns the stream a reader's SETUP attaches to.
+func (ses *session) setup(srv *gortsplib.Server, name string, multicast bool) (*gortsplib.ServerStream, error) {
+	p, err := ses.bind(name)
+	if err != nil {
+		return nil, err
+	}
+	ses.mu.Lock()
+	rs := ses.rs
+	ses.mu.Unlock()
+	if rs != nil {
+		return rs, nil
+	}
+	st, err := p.WaitStream(ses.s.ctx)
+	if err != nil {
+		return nil, err
+	}
+	rs, err = ses.s.serverStream(srv, st, multicast)
+	if err != nil {
+		return nil, err
+	}
+	ses.mu.Lock()
+	ses.stream, ses.rs, ses.multicast = st, rs, multicast
+	ses.rw = newRewriter(len(st.Tracks))
+	ses.mu.Unlock()
+	return rs, nil
+}
+
+// play attaches the session to the stream, starting at the cached keyframe.
+func (ses *session) play() error {
+	ses.mu.Lock()
+	defer ses.mu.Unlock()
+	if ses.reader != nil || ses.multicast {
+		return nil
+	}
+	if ses.stream == nil {
+		return hub.ErrNoStream
+	}
+	st, rw := ses.stream, ses.rw
+	setup := make(map[*description.Media]bool)
+	for _, m := range ses.ss.Medias() {
+		setup[m] = true
+	}
+	key := st.KeyTrack()
+	rw.attach()
+	r, err := st.AddReader(hub.ReaderConfig{
+		Name:      "rtsp session " + ses.id,
+		QueueSize: ses.s.ReaderQueueSize,
+		Want:      func(t *hub.Track) bool { return setup[t.Media] },
+		OnBurst:   func(units []*hub.Unit) { rw.planBurst(key, units) },
+		OnUnit: func(u *hub.Unit, cached bool) error {
+			if cached && u.Track != key {
+				return nil // the burst is video only: squeezed audio is noise
+			}
+			pkt := rw.packet(u, cached)
+			if err := ses.ss.WritePacketRTPWithNTP(u.Track.Media, pkt, u.NTP); err != nil {
+				ses.writeErrors.Add(1)
+			}
+			return nil
+		},
+	})
+	if err != nil {
+		return err
+	}
+	ses.reader = r
+	ses.log.Info("reader playing", "transport", ses.ss.Transport().Protocol.String())
+	return nil
+}
+
+// pause detaches the session from the stream; other sessions do not notice.
+func (ses *session) pause() {
+	ses.mu.Lock()
+	r := ses.reader
+	ses.reader = nil
+	ses.mu.Unlock()
+	if r != nil {
+		r.Close()
+		ses.logger().Info("reader paused")
+	}
+}
+
+// announce checks that the session may publish to the path.
+func (ses *session) announce(name string) error {
+	p, err := ses.bind(name)
+	if err != nil {
+		return err
+	}
+	return p.CanPublish()
+}
+
+// record makes the session the path's source.
+func (ses *session) record() error {
+	ses.mu.Lock()
+	p := ses.path
+	ses.mu.Unlock()
+	if p == nil {
+		return hub.ErrNoStream
+	}
+	pub, err := p.Publish(ses.ss.AnnouncedDescription())
+	if err != nil {
+		return err
+	}
+	ses.mu.Lock()
+	if ses.closed {
+		ses.mu.Unlock()
+		pub.Close()
+		return hub.ErrPathClosed
+	}
+	ses.pub = pub
+	ses.mu.Unlock()
+
+	ss := ses.ss
+	ss.OnPacketRTPAny(func(m *description.Media, _ format.Format, pkt *rtp.Packet) {
+		pts, ok := ss.PacketPTS(m, pkt)
+		if !ok {
+			return
+		}
+		ntp, _ := ss.PacketNTP(m, pkt)
+		pub.WriteRTP(m, pkt, pts, ntp)
+	})
+	ses.wg.Add(1)
+	go func() {
+		defer ses.wg.Done()
+		select {
+		case <-pub.Done():
+			if err := pub.Err(); err != nil {
+				ses.logger().Info("publisher ended by the gateway", "reason", err)
+				ss.Close()
+			}
+		case <-ses.done:
+		}
+	}()
+	ses.logger().Info("publisher recording", "tracks", len(pub.Stream().Tracks))
+	return nil
+}
+
+// close releases everything the session holds. gortsplib calls it once.
+func (ses *session) close(reason error) {
+	ses.mu.Lock()
+	if ses.closed {
+		ses.mu.Unlock()
+		return
+	}
+	ses.closed = true
+	r, pub, p := ses.reader, ses.pub, ses.path
+	ses.reader, ses.pub = nil, nil
+	close(ses.done)
+	ses.mu.Unlock()
+
+	if r != nil {
+		r.Close()
+	}
+	if pub != nil {
+		pub.Close()
+	}
+	ses.wg.Wait()
+	if p != nil {
+		p.Release()
+		ses.logger().Info("session closed", "reason", reason)
+	}
+}

@@ -1,0 +1,228 @@
+package ingest
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v5"
+	"github.com/bluenviron/gortsplib/v5/pkg/description"
+	"github.com/bluenviron/gortsplib/v5/pkg/format"
+	"github.com/pion/rtp"
+)
+
+// runSession runs one connection attempt: DESCRIBE, SETUP, publish, PLAY, then
+// relays packets until the session fails or ctx is done. It returns how long the
+// session was playing (zero if it never got there) and why it ended.
+func (p *Pull) runSession(ctx context.Context, cfg *pullConfig, log *slog.Logger) (time.Duration, error) {
+	var lost, decodeErrors atomic.Uint64
+	c := &gortsplib.Client{
+		Scheme:      cfg.url.Scheme,
+		Host:        cfg.url.Host,
+		Protocol:    cfg.protocol,
+		TLSConfig:   cfg.tlsConfig,
+		ReadTimeout: cfg.readTimeout,
+		OnTransportSwitch: func(err error) {
+			log.Warn("transport switched", "reason", redact(err.Error(), cfg.secrets))
+		},
+		// counted and reported when the session ends, never per packet
+		OnPacketsLost: func(n uint64) { lost.Add(n) },
+		OnDecodeError: func(error) { decodeErrors.Add(1) },
+	}
+	if err := c.Start(); err != nil {
+		return 0, fmt.Errorf("start RTSP client: %w", err)
+	}
+	defer c.Close()
+
+	// Close the client as soon as ctx is done, so that a request in flight
+	// returns at once instead of after ReadTimeout.
+	closed := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		defer close(closed)
+		c.Close()
+	})
+	defer func() {
+		if !stop() {
+			<-closed
+		}
+	}()
+
+	desc, _, err := c.Describe(cfg.url)
+	if err != nil {
+		return 0, fmt.Errorf("describe: %w", err)
+	}
+
+	medias := p.setupMedias(c, desc, log)
+	if len(medias) == 0 {
+		return 0, ErrNoMedia
+	}
+	// BaseURL carries the credentials: keep it out of the hub.
+	pubDesc := &description.Session{Title: desc.Title, Medias: medias}
+
+	w, err := p.Target.Publish(pubDesc)
+	if err != nil {
+		return 0, fmt.Errorf("publish: %w", err)
+	}
+	// Stop the client (and so its packet callbacks) before ending the publication.
+	defer func() {
+		c.Close()
+		w.Close()
+	}()
+
+	var lastPacket atomic.Int64
+	c.OnPacketRTPAny(func(media *description.Media, _ format.Format, pkt *rtp.Packet) {
+		lastPacket.Store(time.Now().UnixNano())
+		// PTS is unknown until the first packet whose PTS equals its DTS
+		// (for H.264, an IDR or parameter set): drop until then.
+		pts, ok := c.PacketPTS(media, pkt)
+		if !ok {
+			return
+		}
+		ntp, ok := c.PacketNTP(media, pkt)
+		if !ok {
+			ntp = time.Time{}
+		}
+		w.WriteRTP(media, pkt, pts, ntp)
+	})
+
+	if _, err = c.Play(nil); err != nil {
+		return 0, fmt.Errorf("play: %w", err)
+	}
+	readyAt := time.Now()
+	lastPacket.Store(readyAt.UnixNano())
+
+	tracks := trackNames(medias)
+	transport := "unknown"
+	if tr := c.Transport(); tr != nil && tr.Session != nil {
+		transport = tr.Session.Protocol.String()
+	}
+	p.status.set(func(s *Status) {
+		s.State = StateReady
+		s.Tracks = tracks
+	})
+	log.Info("source ready", "codecs", tracks, "transport", transport)
+
+	err = p.watch(ctx, c, cfg.readTimeout, &lastPacket)
+	upFor := time.Since(readyAt)
+	if n, d := lost.Load(), decodeErrors.Load(); n > 0 || d > 0 {
+		log.Info("session packet summary", "lost", n, "decodeErrors", d)
+	}
+	return upFor, err
+}
+
+// setupMedias sets up every media it can and returns those. A media the source
+// refuses, or a back channel (which would need us to send), is skipped with a
+// warning rather than failing the whole source.
+func (p *Pull) setupMedias(c *gortsplib.Client, desc *description.Session, log *slog.Logger) []*description.Media {
+	var out []*description.Media
+	for i, m := range desc.Medias {
+		if m.IsBackChannel {
+			log.Debug("skipping back channel", "media", i)
+			continue
+		}
+		if _, err := c.Setup(desc.BaseURL, m, 0, 0); err != nil {
+			log.Warn("skipping media the source would not set up",
+				"media", i, "type", m.Type, "codecs", trackNames([]*description.Media{m}), "error", err)
+			continue
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// watch waits for the client to fail, ctx to be done, or the source to fall silent.
+// gortsplib's own TCP timeout counts any inbound byte (keep-alive responses, RTCP),
+// so a camera that keeps the connection open without media would never time out.
+func (p *Pull) watch(ctx context.Context, c *gortsplib.Client, timeout time.Duration, last *atomic.Int64) error {
+	waitErr := make(chan error, 1)
+	go func() { waitErr <- c.Wait() }()
+
+	period := min(max(timeout/10, 10*time.Millisecond), time.Second)
+	tick := time.NewTicker(period)
+	defer tick.Stop()
+
+	for {
+		select {
+		case err := <-waitErr:
+			return fmt.Errorf("session: %w", err)
+		case <-ctx.Done():
+			c.Close()
+			<-waitErr
+			return ctx.Err()
+		case now := <-tick.C:
+			if now.Sub(time.Unix(0, last.Load())) >= timeout {
+				c.Close()
+				<-waitErr
+				return fmt.Errorf("%w (%v)", ErrSilent, timeout)
+			}
+		}
+	}
+}
+
+// trackNames names the codec of the first format of each media.
+func trackNames(medias []*description.Media) []string {
+	out := make([]string, 0, len(medias))
+	for _, m := range medias {
+		if len(m.Formats) == 0 {
+			out = append(out, "none")
+			continue
+		}
+		out = append(out, codecName(m.Formats[0]))
+	}
+	return out
+}
+
+// codecName returns a short, stable name for a format.
+func codecName(f format.Format) string {
+	switch f := f.(type) {
+	case *format.H264:
+		return "H264"
+	case *format.H265:
+		return "H265"
+	case *format.AV1:
+		return "AV1"
+	case *format.VP8:
+		return "VP8"
+	case *format.VP9:
+		return "VP9"
+	case *format.MJPEG:
+		return "MJPEG"
+	case *format.MPEG4Video:
+		return "MPEG-4 Video"
+	case *format.MPEG4Audio:
+		return "AAC"
+	case *format.MPEG4AudioLATM:
+		return "AAC-LATM"
+	case *format.Opus:
+		return "Opus"
+	case *format.G711:
+		if f.MULaw {
+			return "PCMU"
+		}
+		return "PCMA"
+	case *format.G722:
+		return "G722"
+	case *format.LPCM:
+		return "LPCM"
+	case *format.Generic:
+		if name := rtpMapName(f.RTPMa); name != "" {
+			return name
+		}
+		return fmt.Sprintf("PT %d", f.PayloadTyp)
+	}
+	if name := rtpMapName(f.RTPMap()); name != "" {
+		return name
+	}
+	return fmt.Sprintf("PT %d", f.PayloadType())
+}
+
+func rtpMapName(rtpMap string) string {
+	for i := range len(rtpMap) {
+		if rtpMap[i] == '/' {
+			return rtpMap[:i]
+		}
+	}
+	return rtpMap
+}
