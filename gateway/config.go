@@ -31,6 +31,10 @@ type Config struct {
 	Log LogConfig
 	// RTSP configures the RTSP/RTSPS server.
 	RTSP RTSPConfig
+	// HTTP configures the HTTP listener (player pages, HLS).
+	HTTP HTTPConfig
+	// HLS configures the HLS muxers.
+	HLS HLSConfig
 	// PathDefaults holds the values every path inherits unless it sets the key.
 	PathDefaults PathConfig
 	// Paths maps each path name (exact or pattern) to its resolved settings.
@@ -104,6 +108,30 @@ func (r *RTSPConfig) UDPEnabled() bool { return r.RTPAddress != "" }
 // MulticastEnabled reports whether multicast transport is on.
 func (r *RTSPConfig) MulticastEnabled() bool { return r.MulticastIPRange != "" }
 
+// HTTPConfig is the "http" section.
+type HTTPConfig struct {
+	// Address is the HTTP listener; defaults to ":8888".
+	Address string
+	// AllowOrigins are the CORS origins allowed for media; defaults to ["*"].
+	AllowOrigins []string
+	// TrustedProxies are the proxies whose X-Forwarded-For is believed; defaults to none.
+	TrustedProxies []string
+	// ReadHeaderTimeout bounds reading a request's headers (slowloris); defaults to 10s.
+	ReadHeaderTimeout time.Duration
+}
+
+// HLSConfig is the "hls" section: settings shared by every path's muxer.
+type HLSConfig struct {
+	// SegmentCount is the number of segments in a playlist; defaults to 7.
+	SegmentCount int
+	// SegmentDuration is the minimum segment duration; defaults to 1s.
+	SegmentDuration time.Duration
+	// PartDuration is the Low-Latency HLS part duration; defaults to 200ms.
+	PartDuration time.Duration
+	// IdleClose closes a path's muxer nobody requested for this long; defaults to 60s.
+	IdleClose time.Duration
+}
+
 // PathConfig is the configuration of one path (or of pathDefaults).
 type PathConfig struct {
 	// Name is the key in Config.Paths ("" in PathDefaults).
@@ -147,6 +175,10 @@ type PathConfig struct {
 	PublishPass string
 	// MaxReaders limits concurrent readers; 0 = unlimited.
 	MaxReaders int
+	// HLSVariant is lowLatency, fmp4 or mpegts; defaults to lowLatency.
+	HLSVariant string
+	// HLSAlwaysOn keeps the path's HLS muxer running without viewers, so the first viewer starts at once.
+	HLSAlwaysOn bool
 }
 
 // Pulled reports whether the path's source is an rtsp:// or rtsps:// URL.
@@ -166,6 +198,7 @@ func defaultPathConfig() PathConfig {
 		OnDemandCloseAfter:   10 * time.Second,
 		OutageGrace:          10 * time.Second,
 		GOPCache:             true,
+		HLSVariant:           "lowLatency",
 	}
 }
 
@@ -187,6 +220,18 @@ func DefaultConfig() *Config {
 			WriteTimeout:      10 * time.Second,
 			SessionTimeout:    60 * time.Second,
 			WriteQueueSize:    4096,
+		},
+		HTTP: HTTPConfig{
+			Address:           ":8888",
+			AllowOrigins:      []string{"*"},
+			TrustedProxies:    []string{},
+			ReadHeaderTimeout: 10 * time.Second,
+		},
+		HLS: HLSConfig{
+			SegmentCount:    7,
+			SegmentDuration: time.Second,
+			PartDuration:    200 * time.Millisecond,
+			IdleClose:       60 * time.Second,
 		},
 		PathDefaults: defaultPathConfig(),
 		Paths:        map[string]*PathConfig{},
@@ -252,6 +297,8 @@ func (c *Config) Validate() error {
 func (c *Config) Clone() *Config {
 	n := *c
 	n.RTSP.AuthMethods = append([]string(nil), c.RTSP.AuthMethods...)
+	n.HTTP.AllowOrigins = append([]string(nil), c.HTTP.AllowOrigins...)
+	n.HTTP.TrustedProxies = append([]string(nil), c.HTTP.TrustedProxies...)
 	n.PathOrder = append([]string(nil), c.PathOrder...)
 	n.Paths = make(map[string]*PathConfig, len(c.Paths))
 	for k, p := range c.Paths {

@@ -34,21 +34,18 @@ func (l *loader) applyEnvVar(name, val string) {
 	p := pos{env: name}
 	rest := strings.TrimPrefix(name, EnvPrefix)
 	section, key, _ := strings.Cut(rest, "_")
-	switch section {
-	case "LOG", "RTSP":
-		fields, prefix := logFields, "log"
-		if section == "RTSP" {
-			fields, prefix = rtspFields, "rtsp"
-		}
-		for _, f := range fields {
+	if sec, ok := findSection(strings.ToLower(section)); ok {
+		for _, f := range sec.fields {
 			if strings.ToUpper(f.key) == key {
-				full := join(prefix, f.key)
+				full := join(sec.name, f.key)
 				if l.envValue(val, full, p, f.ptr(l.cfg)) {
 					l.prov[full] = p
 				}
 				return
 			}
 		}
+	}
+	switch section {
 	case "PATHDEFAULTS":
 		if f, ok := findPathFieldUpper(key); ok {
 			full := join("pathDefaults", f.key)

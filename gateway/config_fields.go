@@ -59,10 +59,55 @@ var pathFields = []pathField{
 	{"publishUser", func(p *PathConfig) any { return &p.PublishUser }},
 	{"publishPass", func(p *PathConfig) any { return &p.PublishPass }},
 	{"maxReaders", func(p *PathConfig) any { return &p.MaxReaders }},
+	{"hlsVariant", func(p *PathConfig) any { return &p.HLSVariant }},
+	{"hlsAlwaysOn", func(p *PathConfig) any { return &p.HLSAlwaysOn }},
+}
+
+var httpFields = []sectionField{
+	{"address", func(c *Config) any { return &c.HTTP.Address }},
+	{"allowOrigins", func(c *Config) any { return &c.HTTP.AllowOrigins }},
+	{"trustedProxies", func(c *Config) any { return &c.HTTP.TrustedProxies }},
+	{"readHeaderTimeout", func(c *Config) any { return &c.HTTP.ReadHeaderTimeout }},
+}
+
+var hlsFields = []sectionField{
+	{"segmentCount", func(c *Config) any { return &c.HLS.SegmentCount }},
+	{"segmentDuration", func(c *Config) any { return &c.HLS.SegmentDuration }},
+	{"partDuration", func(c *Config) any { return &c.HLS.PartDuration }},
+	{"idleClose", func(c *Config) any { return &c.HLS.IdleClose }},
+}
+
+// configSection is a top-level mapping of plain keys.
+type configSection struct {
+	name   string
+	fields []sectionField
+}
+
+// sections are the top-level sections of plain keys, in file order.
+var sections = []configSection{
+	{"log", logFields},
+	{"rtsp", rtspFields},
+	{"http", httpFields},
+	{"hls", hlsFields},
+}
+
+func findSection(name string) (configSection, bool) {
+	for _, s := range sections {
+		if s.name == name {
+			return s, true
+		}
+	}
+	return configSection{}, false
 }
 
 // topKeys are the keys of the top-level mapping, in file order.
-var topKeys = []string{"log", "rtsp", "pathDefaults", "paths"}
+var topKeys = func() []string {
+	keys := make([]string, 0, len(sections)+2)
+	for _, s := range sections {
+		keys = append(keys, s.name)
+	}
+	return append(keys, "pathDefaults", "paths")
+}()
 
 func sectionKeys(fields []sectionField) []string {
 	keys := make([]string, len(fields))

@@ -82,8 +82,9 @@ func (c *Config) MarshalYAML() ([]byte, error) {
 			b.WriteString("  " + f.key + ": " + yamlValue(f.ptr(c)) + "\n")
 		}
 	}
-	section("log", logFields)
-	section("rtsp", rtspFields)
+	for _, sec := range sections {
+		section(sec.name, sec.fields)
+	}
 	defaults := c.PathDefaults
 	b.WriteString("pathDefaults:\n")
 	for _, f := range pathFields {

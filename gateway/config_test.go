@@ -15,8 +15,8 @@ var badConfigs = []struct {
 }{
 	{
 		name: "unknown top-level key",
-		yaml: "log:\n  level: info\nhttp:\n  address: \":8888\"\n",
-		want: `streamgate.yml:3: http: unknown key: expected one of log, rtsp, pathDefaults, paths`,
+		yaml: "log:\n  level: info\nwebrtc:\n  address: \":8189\"\n",
+		want: `streamgate.yml:3: webrtc: unknown key: expected one of log, rtsp, http, hls, pathDefaults, paths`,
 	},
 	{
 		name: "unknown key in a section",
@@ -26,7 +26,7 @@ var badConfigs = []struct {
 	{
 		name: "unknown key in a path",
 		yaml: "paths:\n  cam1:\n    source: rtsp://h/s\n    timeshift: 10m\n",
-		want: `streamgate.yml:4: paths.cam1.timeshift: unknown key: expected one of source, sourceProtocol, sourceFingerprint, sourceSkipVerify, sourceReadTimeout, onDemand, onDemandStartTimeout, onDemandCloseAfter, outageGrace, gopCache, overridePublisher, readUser, readPass, publishUser, publishPass, maxReaders`,
+		want: `streamgate.yml:4: paths.cam1.timeshift: unknown key: expected one of source, sourceProtocol, sourceFingerprint, sourceSkipVerify, sourceReadTimeout, onDemand, onDemandStartTimeout, onDemandCloseAfter, outageGrace, gopCache, overridePublisher, readUser, readPass, publishUser, publishPass, maxReaders, hlsVariant, hlsAlwaysOn`,
 	},
 	{
 		name: "key in the wrong case",
@@ -61,7 +61,7 @@ var badConfigs = []struct {
 	{
 		name: "top level not a mapping",
 		yaml: "- log\n",
-		want: `streamgate.yml:1: got a list: expected a mapping with keys log, rtsp, pathDefaults, paths`,
+		want: `streamgate.yml:1: got a list: expected a mapping with keys log, rtsp, http, hls, pathDefaults, paths`,
 	},
 	{
 		name: "syntax error",
@@ -270,14 +270,34 @@ var badConfigs = []struct {
 		want: `streamgate.yml:3: paths.cam1.maxReaders: integer 99999999999 is out of range: expected a value below 2147483648`,
 	},
 	{
+		name: "http listener on the rtsp port",
+		yaml: "http:\n  address: \":8554\"\n",
+		want: `streamgate.yml:2: http.address: port 8554 is already used by rtsp.address: expected a free port`,
+	},
+	{
+		name: "bad hls variant",
+		yaml: "paths:\n  cam1:\n    source: publisher\n    hlsVariant: dash\n",
+		want: `streamgate.yml:4: paths.cam1.hlsVariant: invalid HLS variant "dash": expected lowLatency, fmp4 or mpegts`,
+	},
+	{
+		name: "hls part longer than segment",
+		yaml: "hls:\n  segmentDuration: 1s\n  partDuration: 2s\n",
+		want: `streamgate.yml:3: hls.partDuration: 2s is longer than hls.segmentDuration 1s: expected a shorter part`,
+	},
+	{
+		name: "bad trusted proxy",
+		yaml: "http:\n  trustedProxies: [\"not-an-ip\"]\n",
+		want: `streamgate.yml:2: http.trustedProxies: invalid proxy "not-an-ip": expected an IP address or a CIDR such as "10.0.0.0/8"`,
+	},
+	{
 		name: "unknown env var",
-		env:  []string{"STREAMGATE_HTTP_ADDRESS=:8888"},
-		want: `env STREAMGATE_HTTP_ADDRESS: unknown variable: expected STREAMGATE_<SECTION>_<KEY> naming a config key, such as STREAMGATE_RTSP_ADDRESS`,
+		env:  []string{"STREAMGATE_WEBRTC_ADDRESS=:8189"},
+		want: `env STREAMGATE_WEBRTC_ADDRESS: unknown variable: expected STREAMGATE_<SECTION>_<KEY> naming a config key, such as STREAMGATE_RTSP_ADDRESS`,
 	},
 	{
 		name: "unknown env path key",
 		env:  []string{"STREAMGATE_PATHS_CAM1_URL=rtsp://h/s"},
-		want: `env STREAMGATE_PATHS_CAM1_URL: unknown variable: expected STREAMGATE_PATHS_<NAME>_<KEY> with KEY one of SOURCE, SOURCEPROTOCOL, SOURCEFINGERPRINT, SOURCESKIPVERIFY, SOURCEREADTIMEOUT, ONDEMAND, ONDEMANDSTARTTIMEOUT, ONDEMANDCLOSEAFTER, OUTAGEGRACE, GOPCACHE, OVERRIDEPUBLISHER, READUSER, READPASS, PUBLISHUSER, PUBLISHPASS, MAXREADERS`,
+		want: `env STREAMGATE_PATHS_CAM1_URL: unknown variable: expected STREAMGATE_PATHS_<NAME>_<KEY> with KEY one of SOURCE, SOURCEPROTOCOL, SOURCEFINGERPRINT, SOURCESKIPVERIFY, SOURCEREADTIMEOUT, ONDEMAND, ONDEMANDSTARTTIMEOUT, ONDEMANDCLOSEAFTER, OUTAGEGRACE, GOPCACHE, OVERRIDEPUBLISHER, READUSER, READPASS, PUBLISHUSER, PUBLISHPASS, MAXREADERS, HLSVARIANT, HLSALWAYSON`,
 	},
 	{
 		name: "bad env duration",

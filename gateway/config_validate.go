@@ -43,6 +43,8 @@ func (c *Config) validate(pf func(string) pos) []error {
 	v := &validator{c: c, pf: pf}
 	v.log()
 	v.rtsp()
+	v.http()
+	v.hls()
 	v.listeners()
 	v.path("pathDefaults", &c.PathDefaults, true)
 	v.paths()
@@ -165,6 +167,40 @@ func (v *validator) rtsp() {
 	}
 }
 
+func (v *validator) http() {
+	h := &v.c.HTTP
+	v.addr("http.address", h.Address, ":8888")
+	if len(h.AllowOrigins) == 0 {
+		v.errorf("http.allowOrigins", "empty list: expected origins such as \"*\" or \"https://example.com\"")
+	}
+	for _, o := range h.AllowOrigins {
+		if o != "*" && !strings.HasPrefix(o, "http://") && !strings.HasPrefix(o, "https://") {
+			v.errorf("http.allowOrigins", "invalid origin %s: expected \"*\" or an origin such as \"https://example.com\"", quoteShort(o))
+		}
+	}
+	for _, p := range h.TrustedProxies {
+		if net.ParseIP(p) == nil {
+			if _, _, err := net.ParseCIDR(p); err != nil {
+				v.errorf("http.trustedProxies", "invalid proxy %s: expected an IP address or a CIDR such as \"10.0.0.0/8\"", quoteShort(p))
+			}
+		}
+	}
+	v.positive("http.readHeaderTimeout", h.ReadHeaderTimeout)
+}
+
+func (v *validator) hls() {
+	h := &v.c.HLS
+	if h.SegmentCount < 7 || h.SegmentCount > 100 {
+		v.errorf("hls.segmentCount", "invalid count %d: expected 7 to 100 (Low-Latency HLS needs at least 7)", h.SegmentCount)
+	}
+	v.positive("hls.segmentDuration", h.SegmentDuration)
+	v.positive("hls.partDuration", h.PartDuration)
+	if h.PartDuration > 0 && h.SegmentDuration > 0 && h.PartDuration > h.SegmentDuration {
+		v.errorAt("hls.partDuration", "hls.segmentDuration", "%s is longer than hls.segmentDuration %s: expected a shorter part", h.PartDuration, h.SegmentDuration)
+	}
+	v.positive("hls.idleClose", h.IdleClose)
+}
+
 func (v *validator) file(key, name, what string) {
 	st, err := os.Stat(name)
 	switch {
@@ -213,6 +249,7 @@ func (v *validator) listeners() {
 		}
 	}
 	add("rtsp.address", r.Address, false)
+	add("http.address", v.c.HTTP.Address, false)
 	if r.TLSEnabled() {
 		add("rtsp.rtspsAddress", r.RTSPSAddress, false)
 	}
@@ -310,6 +347,9 @@ func (v *validator) path(prefix string, p *PathConfig, defaults bool) {
 	}
 	if own(p.OnDemandCloseAfter != d.OnDemandCloseAfter) {
 		v.nonNegative(key("onDemandCloseAfter"), p.OnDemandCloseAfter)
+	}
+	if own(p.HLSVariant != d.HLSVariant) {
+		v.oneOf(key("hlsVariant"), "HLS variant", p.HLSVariant, "lowLatency", "fmp4", "mpegts")
 	}
 	if own(p.OutageGrace != d.OutageGrace) {
 		v.nonNegative(key("outageGrace"), p.OutageGrace)

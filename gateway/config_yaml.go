@@ -87,11 +87,11 @@ func (l *loader) decodeFile(data []byte) {
 	}
 	ast.Walk(anchorCollector{l}, body)
 	l.mapping(body, "", lineOf(body), "a mapping with keys "+strings.Join(topKeys, ", "), func(key string, kp pos, v ast.Node) {
+		if sec, ok := findSection(key); ok {
+			l.section(v, sec.name, sec.fields, kp)
+			return
+		}
 		switch key {
-		case "log":
-			l.section(v, "log", logFields, kp)
-		case "rtsp":
-			l.section(v, "rtsp", rtspFields, kp)
 		case "pathDefaults":
 			l.prov["pathDefaults"] = kp
 			l.pathBody(v, "pathDefaults", kp, &l.cfg.PathDefaults, nil)

@@ -243,6 +243,14 @@ func (s *Stream) writeRTP(t *Track, gen uint32, pkt *rtp.Packet, pts int64, ntp 
 
 // flushAU hands the pending access unit of t to the readers.
 func (s *Stream) flushAU(t *Track) {
+	if len(t.pending) == 0 {
+		return
+	}
+	first := t.pending[0]
+	for _, u := range t.pending[1:] {
+		u.Retain()
+		first.auParts = append(first.auParts, u)
+	}
 	for i, u := range t.pending {
 		u.AUStart = i == 0
 		u.RandomAccess = t.pendingRA

@@ -39,6 +39,13 @@ type Unit struct {
 	payload []byte
 	csrc    []uint32
 	pool    *unitPool
+
+	// auParts are the other packets of the access unit this unit starts
+	// (retained), so the frame can be decoded later, once, for whoever asks.
+	auParts []*Unit
+	auOnce  sync.Once
+	au      *AccessUnit
+	auErr   error
 }
 
 // Retain adds a reference, for a reader that keeps the unit past its callback.
@@ -83,6 +90,15 @@ func (up *unitPool) put(u *Unit) {
 	u.Track = nil
 	u.Packet.Payload = nil
 	u.Packet.CSRC = nil
+	// A recycled unit must neither keep the other packets of its old access
+	// unit alive nor hand out that unit's decoded frame.
+	for i, part := range u.auParts {
+		part.Release()
+		u.auParts[i] = nil
+	}
+	u.auParts = u.auParts[:0]
+	u.au, u.auErr = nil, nil
+	u.auOnce = sync.Once{}
 	up.p.Put(u)
 }
 
