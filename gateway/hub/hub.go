@@ -17,7 +17,8 @@ type Hub struct {
 	// it returns false for names that are not configured. Required.
 	Resolve func(name string) (PathConf, bool)
 	// NewSource builds the source of a path whose PathConf.HasSource is set.
-	// Required when such paths exist.
+	// Required when such paths exist. It runs with the hub's locks held: it
+	// must only build the source (Run does the work) and not call the hub.
 	NewSource func(p *Path) Runner
 	// AlwaysOn names the paths whose sources run from Start to Close.
 	AlwaysOn []string

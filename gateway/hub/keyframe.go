@@ -10,9 +10,8 @@ const (
 	codecH265
 )
 
-// nalScan reports what an RTP payload of kind k carries: whether it holds (or
-// starts) a random-access picture, and whether it holds parameter sets.
-// It looks only at NAL unit headers and never allocates.
+// nalScan reports whether an RTP payload of kind k holds (or starts) a
+// random-access picture. It looks only at NAL unit headers and never allocates.
 func nalScan(k codecKind, p []byte) (randomAccess bool) {
 	switch k {
 	case codecH264:
