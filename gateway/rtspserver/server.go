@@ -127,6 +127,7 @@ func (s *Server) Start() error {
 	s.plain.MulticastRTPPort = s.MulticastRTPPort
 	s.plain.MulticastRTCPPort = s.MulticastRTCPPort
 	if err := s.plain.Start(); err != nil {
+		s.plain = nil // not started: Close must not close it
 		return fmt.Errorf("rtsp listener %s: %w", s.Address, err)
 	}
 	if s.TLSConfig != nil && s.RTSPSAddress != "" {
@@ -141,6 +142,7 @@ func (s *Server) Start() error {
 		}
 		if err := s.secure.Start(); err != nil {
 			s.plain.Close()
+			s.plain, s.secure = nil, nil // Close has nothing left to close
 			return fmt.Errorf("rtsps listener %s: %w", s.RTSPSAddress, err)
 		}
 	}

@@ -122,7 +122,12 @@ func (ses *session) setup(srv *gortsplib.Server, name string, multicast bool) (*
 func (ses *session) play() error {
 	ses.mu.Lock()
 	defer ses.mu.Unlock()
-	if ses.reader != nil || ses.multicast {
+	if ses.reader != nil {
+		return nil
+	}
+	if ses.multicast {
+		// The stream's multicast feed serves every multicast reader.
+		ses.log.Info("reader playing", "transport", ses.ss.Transport().Protocol.String())
 		return nil
 	}
 	if ses.stream == nil {
