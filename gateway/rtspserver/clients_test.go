@@ -180,6 +180,7 @@ type testReader struct {
 	setups   atomic.Int32
 	authUsed atomic.Value // string: the scheme of the last Authorization header sent
 	playResp atomic.Pointer[time.Time]
+	playReq  atomic.Pointer[time.Time]
 	playing  atomic.Bool
 
 	mu     sync.Mutex
@@ -203,6 +204,10 @@ func dialReader(t testing.TB, url string, proto gortsplib.Protocol) (*testReader
 		OnRequest: func(req *base.Request) {
 			if req.Method == base.Setup {
 				r.setups.Add(1)
+			}
+			if req.Method == base.Play && r.playReq.Load() == nil {
+				now := time.Now()
+				r.playReq.Store(&now)
 			}
 			if v := req.Header["Authorization"]; len(v) > 0 {
 				r.authUsed.Store(strings.SplitN(v[0], " ", 2)[0])

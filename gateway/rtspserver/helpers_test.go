@@ -114,7 +114,7 @@ type testEnv struct {
 // url is the RTSP URL of a path on the test server.
 func (e *testEnv) url(path string) string { return "rtsp://" + e.host + "/" + path }
 
-func newEnv(t *testing.T, cfg envConfig) *testEnv {
+func newEnv(t testing.TB, cfg envConfig) *testEnv {
 	t.Helper()
 	logs := newLogSink()
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
