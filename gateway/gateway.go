@@ -75,7 +75,7 @@ func (g *Gateway) Start() error {
 		cert, err := tls.LoadX509KeyPair(rc.ServerCert, rc.ServerKey)
 		if err != nil {
 			g.hub.Close()
-			return fmt.Errorf("rtsps certificate: %w", err)
+			return fmt.Errorf("rtsp.serverCert %q, rtsp.serverKey %q: cannot load the RTSPS certificate: %w", rc.ServerCert, rc.ServerKey, err)
 		}
 		g.rtsp.RTSPSAddress = rc.RTSPSAddress
 		g.rtsp.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
@@ -195,7 +195,8 @@ func (g *Gateway) newSource(p *hub.Path) hub.Runner {
 	case pc.Source == SourceDemo:
 		demo := &ingest.Demo{Target: target, Logger: logger}
 		return runnerFunc(func(ctx context.Context) {
-			if err := demo.Run(ctx); err != nil {
+			// A path closed while the demo starts is a shutdown, not a failure.
+			if err := demo.Run(ctx); err != nil && !errors.Is(err, hub.ErrPathClosed) {
 				logger.Error("demo source stopped", "error", err)
 			}
 		})
