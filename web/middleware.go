@@ -1,0 +1,104 @@
+package web
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+)
+
+// mediaKey marks a request as media (playlist, segment, part) in the gin
+// context, so the access log writes it at Debug.
+const mediaKey = "streamgate.media"
+
+// markMedia marks the request as media for the access log.
+func markMedia(c *gin.Context) { c.Set(mediaKey, true) }
+
+// accessLog writes one record per request after it completes: Info for
+// pages and API, Debug for media so HLS never floods the log, Warn for
+// server errors outside media.
+func accessLog(log *slog.Logger) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		start := time.Now()
+		path := c.Request.URL.Path
+		c.Next()
+		level := slog.LevelInfo
+		status := c.Writer.Status()
+		switch {
+		case c.GetBool(mediaKey):
+			level = slog.LevelDebug
+		case status >= 500:
+			level = slog.LevelWarn
+		}
+		ctx := c.Request.Context()
+		if !log.Enabled(ctx, level) {
+			return
+		}
+		// The request context is canceled once the client goes; the record
+		// is still wanted.
+		log.LogAttrs(context.WithoutCancel(ctx), level, "http request",
+			slog.String("method", c.Request.Method),
+			slog.String("path", path),
+			slog.Int("status", status),
+			slog.Duration("duration", time.Since(start)),
+			slog.String("remote", c.ClientIP()),
+			slog.Int("bytes", max(c.Writer.Size(), 0)),
+		)
+	}
+}
+
+// corsMethods and corsHeaders are what a preflight for media may ask for.
+const (
+	corsMethods = "GET, HEAD, OPTIONS"
+	corsHeaders = "Authorization, Range, Content-Type"
+)
+
+// cors answers cross-origin requests for media and playlists per
+// allowOrigins ("*" allows any origin). It reports false when it has
+// answered the request itself (an OPTIONS preflight).
+func cors(c *gin.Context, allowOrigins []string) bool {
+	h := c.Writer.Header()
+	origin := c.Request.Header.Get("Origin")
+	allowed := ""
+	switch {
+	case slices.Contains(allowOrigins, "*"):
+		allowed = "*"
+	case origin != "" && slices.Contains(allowOrigins, origin):
+		allowed = origin
+		h.Add("Vary", "Origin")
+	default:
+		h.Add("Vary", "Origin")
+	}
+	if allowed != "" {
+		h.Set("Access-Control-Allow-Origin", allowed)
+		h.Set("Access-Control-Expose-Headers", "Content-Length, Content-Range")
+	}
+	if c.Request.Method != http.MethodOptions {
+		return true
+	}
+	if allowed == "" && origin != "" {
+		c.String(http.StatusForbidden, "origin not allowed\n")
+		return false
+	}
+	h.Set("Allow", corsMethods)
+	h.Set("Access-Control-Allow-Methods", corsMethods)
+	h.Set("Access-Control-Allow-Headers", corsHeaders)
+	h.Set("Access-Control-Max-Age", "86400")
+	c.Status(http.StatusNoContent)
+	c.Writer.WriteHeaderNow()
+	return false
+}
+
+// recoveryLog adapts gin's recovery output (one Write per panic) to the
+// logger.
+type recoveryLog struct{ log *slog.Logger }
+
+// Write logs one recovered panic.
+func (w recoveryLog) Write(p []byte) (int, error) {
+	w.log.Error("panic serving http request", "detail", strings.TrimSpace(string(p)))
+	return len(p), nil
+}

@@ -1,0 +1,153 @@
+package web
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+)
+
+// The routing table. Fixed routes are registered on the engine; everything
+// else falls to dispatch, because path names may contain '/' and gin's tree
+// cannot express "/{path...}/{file}".
+//
+//	GET  /healthz                 200 "ok" while the process serves
+//	GET  /readyz                  200 once Start completed, 503 before and while closing
+//	GET  /assets/*file            embedded styles, scripts, vendored hls.js
+//	     (Extra)                  later: /api/v1/..., /metrics
+//	GET  /                        stream list (list.js refreshes it with fragmentHeader)
+//	GET  /{path}/                 player page, 404 page for an unknown path
+//	GET  /{path}                  301 to "{last segment}/" when the path exists
+//	GET  /{path}/{file.ext}       HLS.ServeHLS(path, file), with CORS; OPTIONS is the preflight
+//	     /{path}/whep, /whip      later: WebRTC, dispatched here on the last segment
+//
+// First segments api, metrics, healthz, readyz and assets are never paths,
+// in any letter case. "..", "//", '\', control characters and encoded '/'
+// or '\' are refused with 400.
+func (s *Server) newEngine() (*gin.Engine, error) {
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	// We route "/{path}" and "/{path}/" to different things ourselves and
+	// paths are case-sensitive: no automatic redirects or case fixing.
+	r.RedirectTrailingSlash = false
+	r.RedirectFixedPath = false
+	r.RemoveExtraSlash = false
+	r.UseRawPath = false
+
+	var cfgErr error
+	if err := r.SetTrustedProxies(s.TrustedProxies); err != nil {
+		cfgErr = fmt.Errorf("web: trusted proxies: %w", err)
+		_ = r.SetTrustedProxies(nil)
+	}
+	s.origins = s.AllowOrigins
+	if len(s.origins) == 0 {
+		s.origins = []string{"*"}
+	}
+	var err error
+	if s.pages, err = newPages(); err != nil {
+		return nil, err
+	}
+	files, err := loadAssets()
+	if err != nil {
+		return nil, fmt.Errorf("web: load assets: %w", err)
+	}
+
+	// The access log is outermost so it also records recovered panics.
+	r.Use(accessLog(s.log), gin.RecoveryWithWriter(recoveryLog{s.log}))
+
+	r.GET("/healthz", health)
+	r.HEAD("/healthz", health)
+	r.GET("/readyz", s.readyz)
+	r.HEAD("/readyz", s.readyz)
+	r.GET("/assets/*file", files.serve)
+	r.HEAD("/assets/*file", files.serve)
+	if s.Extra != nil {
+		s.Extra(r)
+	}
+	r.NoRoute(s.dispatch)
+	return r, cfgErr
+}
+
+// health answers the liveness probe.
+func health(c *gin.Context) { c.String(http.StatusOK, "ok") }
+
+// readyz answers the readiness probe: ready between Start and Close.
+func (s *Server) readyz(c *gin.Context) {
+	if !s.ready.Load() {
+		c.String(http.StatusServiceUnavailable, "not ready")
+		return
+	}
+	c.String(http.StatusOK, "ready")
+}
+
+// Allowed methods per kind of target.
+const (
+	pageMethods  = "GET, HEAD"
+	mediaMethods = corsMethods
+)
+
+// dispatch routes every URL the engine has no route for.
+func (s *Server) dispatch(c *gin.Context) {
+	t := parseTarget(c.Request.URL.EscapedPath(), c.Request.URL.Path)
+	if t.kind == targetMedia {
+		s.media(c, t.path, t.file)
+		return
+	}
+	if t.kind == targetBad {
+		c.String(http.StatusBadRequest, "400 bad request: invalid path\n")
+		return
+	}
+	if m := c.Request.Method; m != http.MethodGet && m != http.MethodHead {
+		c.Header("Allow", pageMethods)
+		c.String(http.StatusMethodNotAllowed, "405 method not allowed\n")
+		return
+	}
+	switch t.kind {
+	case targetList:
+		s.listPage(c)
+	case targetPlayer:
+		s.playerPage(c, t.path)
+	case targetBare:
+		s.redirectToPlayer(c, t.path)
+	default:
+		s.notFoundPage(c, "This page does not exist.")
+	}
+}
+
+// media serves one HLS file of a path, with CORS.
+func (s *Server) media(c *gin.Context, path, file string) {
+	markMedia(c)
+	if !cors(c, s.origins) {
+		return
+	}
+	if m := c.Request.Method; m != http.MethodGet && m != http.MethodHead {
+		c.Header("Allow", mediaMethods)
+		c.String(http.StatusMethodNotAllowed, "405 method not allowed\n")
+		return
+	}
+	if s.HLS == nil {
+		c.String(http.StatusNotFound, "404 page not found\n")
+		return
+	}
+	// gin presets 404 for NoRoute handlers; a handler that writes without
+	// WriteHeader must get 200.
+	c.Status(http.StatusOK)
+	s.HLS.ServeHLS(c.Writer, c.Request, path, file)
+}
+
+// redirectToPlayer sends "/{path}" to "/{path}/" when the path exists. The
+// Location is relative ("door/" for "/site/door") so it stays right behind
+// a proxy that mounts streamgate under a prefix.
+func (s *Server) redirectToPlayer(c *gin.Context, name string) {
+	if _, ok := s.lookup(name); !ok {
+		s.notFoundPage(c, fmt.Sprintf("There is no stream named %q.", name))
+		return
+	}
+	loc := name[strings.LastIndexByte(name, '/')+1:] + "/"
+	if q := c.Request.URL.RawQuery; q != "" {
+		loc += "?" + q
+	}
+	c.Header("Location", loc)
+	c.String(http.StatusMovedPermanently, "moved to %s\n", loc)
+}

@@ -1,0 +1,224 @@
+// Package web is streamgate's HTTP front door: one gin engine on one
+// listener (default :8888) that serves the stream list, the player pages,
+// their embedded assets, HLS (through the HLS interface), health probes and,
+// through Extra, the routes later packages add (WHEP, API, metrics).
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gin-gonic/gin"
+)
+
+// DefaultAddress is the listen address when Server.Address is empty.
+const DefaultAddress = ":8888"
+
+// DefaultReadHeaderTimeout is the header read timeout when
+// Server.ReadHeaderTimeout is zero.
+const DefaultReadHeaderTimeout = 10 * time.Second
+
+// shutdownTimeout bounds Close: in-flight requests get this long to finish
+// before their connections are cut.
+const shutdownTimeout = 5 * time.Second
+
+// idleTimeout closes keep-alive connections nobody uses.
+const idleTimeout = 2 * time.Minute
+
+// Paths is what the web layer needs to know about the configured paths.
+type Paths interface {
+	// Paths lists every path the list page shows, in display order.
+	Paths() []PathInfo
+	// Path returns one path by its exact (case-sensitive) name.
+	Path(name string) (PathInfo, bool)
+}
+
+// HLS serves the files of one path's HLS muxer (playlists, init files,
+// segments, parts). It answers 404 itself for paths it cannot serve.
+type HLS interface {
+	// ServeHLS serves file (for example "index.m3u8") of the path named path.
+	ServeHLS(w http.ResponseWriter, r *http.Request, path, file string)
+}
+
+// PathInfo describes one path for the pages.
+type PathInfo struct {
+	Name      string      // path name, may contain '/'
+	State     string      // ready | waiting | connecting | failed | idle
+	Source    string      // "publisher", "demo" or a URL with credentials masked
+	Tracks    []TrackInfo // the tracks of the current stream, empty when none
+	Readers   int         // current readers of every kind
+	HLSNotice string      // why some tracks are not in HLS, "" if none
+}
+
+// TrackInfo describes one track of a path's stream.
+type TrackInfo struct {
+	Kind   string // video | audio
+	Codec  string // for example H264, H265, AAC, Opus
+	Width  int    // pixels, 0 when unknown or audio
+	Height int    // pixels, 0 when unknown or audio
+}
+
+// Server is the HTTP front door. Configure it with its fields, then call
+// Start; Close stops it. The zero value serves on DefaultAddress with no
+// paths.
+type Server struct {
+	// Address is the TCP address to listen on; defaults to ":8888".
+	// Port 0 picks a free port (see Addr).
+	Address string
+	// Paths lists the paths for the pages; nil shows none.
+	Paths Paths
+	// HLS serves playlists and media; nil answers 404 to every media request.
+	HLS HLS
+	// AllowOrigins are the origins allowed to fetch playlists and media
+	// cross-origin (CORS); defaults to ["*"].
+	AllowOrigins []string
+	// TrustedProxies are the proxy addresses or CIDRs whose
+	// X-Forwarded-For is believed for the client address; defaults to none.
+	TrustedProxies []string
+	// ReadHeaderTimeout bounds reading a request's headers; defaults to 10s.
+	// There is deliberately no write timeout: LL-HLS playlist requests block
+	// until the next part exists.
+	ReadHeaderTimeout time.Duration
+	// Logger receives the access log and server errors; defaults to
+	// discarding.
+	Logger *slog.Logger
+	// Extra, when set, adds routes to the engine before it serves (WHEP,
+	// API, metrics). Routes it adds win over path names; it must not add
+	// catch-all routes.
+	Extra func(r *gin.Engine)
+
+	buildOnce sync.Once
+	engine    *gin.Engine
+	buildErr  error
+	log       *slog.Logger
+	origins   []string
+	pages     *pages
+
+	mu       sync.Mutex
+	started  bool
+	closed   bool
+	srv      *http.Server
+	ln       net.Listener
+	cancel   context.CancelFunc
+	done     chan struct{}
+	ready    atomic.Bool
+	closeOne sync.Once
+}
+
+// Handler returns the server's routes as an http.Handler, for tests with
+// httptest. If TrustedProxies is invalid the handler trusts no proxy and
+// Start reports the error.
+func (s *Server) Handler() http.Handler {
+	s.build()
+	return s.engine.Handler()
+}
+
+// build creates the engine once; fields are read here and not afterwards.
+func (s *Server) build() {
+	s.buildOnce.Do(func() {
+		s.log = s.Logger
+		if s.log == nil {
+			s.log = slog.New(slog.DiscardHandler)
+		}
+		s.engine, s.buildErr = s.newEngine()
+	})
+}
+
+// Start binds Address and serves in a goroutine. It fails if the address
+// cannot be bound, the configuration is invalid, or the server was already
+// started or closed.
+func (s *Server) Start() error {
+	s.build()
+	if s.buildErr != nil {
+		return s.buildErr
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.closed:
+		return errors.New("web: server closed")
+	case s.started:
+		return errors.New("web: server already started")
+	}
+	addr := s.Address
+	if addr == "" {
+		addr = DefaultAddress
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("web: listen on %s: %w", addr, err)
+	}
+	rht := s.ReadHeaderTimeout
+	if rht <= 0 {
+		rht = DefaultReadHeaderTimeout
+	}
+	// Every request context derives from base, so Close can wake handlers
+	// that wait (LL-HLS blocking playlist reloads) instead of waiting for
+	// them.
+	base, cancel := context.WithCancel(context.Background())
+	s.srv = &http.Server{
+		Handler:           s.engine.Handler(),
+		ReadHeaderTimeout: rht,
+		IdleTimeout:       idleTimeout,
+		BaseContext:       func(net.Listener) context.Context { return base },
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	s.ln = ln
+	s.cancel = cancel
+	s.done = make(chan struct{})
+	s.started = true
+	go s.serve(s.srv, ln, s.done)
+	s.ready.Store(true)
+	s.log.Info("http server listening", "address", ln.Addr().String())
+	return nil
+}
+
+// serve runs the http.Server until Close.
+func (s *Server) serve(srv *http.Server, ln net.Listener, done chan struct{}) {
+	defer close(done)
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		s.log.Error("http server stopped", "error", err)
+	}
+}
+
+// Addr returns the bound address, or nil before Start.
+func (s *Server) Addr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ln == nil {
+		return nil
+	}
+	return s.ln.Addr()
+}
+
+// Close stops accepting, cancels the contexts of in-flight requests, lets
+// them finish for a bounded time, then cuts what remains and waits for the
+// serving goroutine. It is idempotent and safe before Start.
+func (s *Server) Close() {
+	s.closeOne.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		srv, cancel, done := s.srv, s.cancel, s.done
+		s.mu.Unlock()
+		s.ready.Store(false)
+		if srv == nil {
+			return
+		}
+		cancel()
+		ctx, stop := context.WithTimeout(context.Background(), shutdownTimeout)
+		defer stop()
+		if err := srv.Shutdown(ctx); err != nil {
+			s.log.Warn("http server shutdown incomplete, closing connections", "error", err)
+			_ = srv.Close()
+		}
+		<-done
+		s.log.Info("http server closed")
+	})
+}
