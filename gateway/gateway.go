@@ -14,7 +14,9 @@ import (
 
 	"github.com/streamgate/streamgate/gateway/hub"
 	"github.com/streamgate/streamgate/gateway/rtspserver"
+	"github.com/streamgate/streamgate/hls"
 	"github.com/streamgate/streamgate/ingest"
+	"github.com/streamgate/streamgate/web"
 )
 
 // ShutdownTimeout bounds how long Run waits for components to stop.
@@ -27,8 +29,11 @@ type Gateway struct {
 	// Logger receives every log line. Defaults to slog.Default().
 	Logger *slog.Logger
 
-	hub  *hub.Hub
-	rtsp *rtspserver.Server
+	hub   *hub.Hub
+	rtsp  *rtspserver.Server
+	hls   *hls.Server
+	web   *web.Server
+	pulls pulls
 }
 
 // Start builds and starts every component; on error nothing keeps running.
@@ -84,12 +89,65 @@ func (g *Gateway) Start() error {
 		g.hub.Close()
 		return err
 	}
+
+	g.hls = &hls.Server{
+		Paths:    g.hub,
+		Settings: g.hlsSettings,
+		Logger:   g.Logger,
+	}
+	if err := g.hls.Start(); err != nil {
+		g.Close()
+		return err
+	}
+	hc := conf.HTTP
+	g.web = &web.Server{
+		Address:           hc.Address,
+		Paths:             g,
+		HLS:               g.hls,
+		AllowOrigins:      hc.AllowOrigins,
+		TrustedProxies:    hc.TrustedProxies,
+		ReadHeaderTimeout: hc.ReadHeaderTimeout,
+		Logger:            g.Logger.With("component", "http"),
+	}
+	if err := g.web.Start(); err != nil {
+		g.Close()
+		return fmt.Errorf("http listener %s: %w", hc.Address, err)
+	}
+	g.Logger.Info("HTTP listener ready", "address", g.web.Addr().String())
+	for _, name := range conf.PathOrder {
+		if pc := conf.Paths[name]; pc != nil && !pc.Pattern && pc.HLSAlwaysOn {
+			if err := g.hls.Ensure(name); err != nil {
+				g.Logger.Warn("cannot start the always-on HLS muxer", "path", name, "error", err)
+			}
+		}
+	}
 	return nil
+}
+
+func (g *Gateway) hlsSettings(name string) hls.Settings {
+	hc := g.Config.HLS
+	s := hls.Settings{
+		SegmentCount:    hc.SegmentCount,
+		SegmentDuration: hc.SegmentDuration,
+		PartDuration:    hc.PartDuration,
+		IdleClose:       hc.IdleClose,
+	}
+	if pc, ok := g.Config.MatchPath(name); ok {
+		s.Variant = pc.HLSVariant
+		s.AlwaysOn = pc.HLSAlwaysOn
+	}
+	return s
 }
 
 // Close stops the servers first (readers are told and disconnected), then
 // the sources. It is idempotent.
 func (g *Gateway) Close() {
+	if g.web != nil {
+		g.web.Close()
+	}
+	if g.hls != nil {
+		g.hls.Close()
+	}
 	if g.rtsp != nil {
 		g.rtsp.Close()
 	}
@@ -100,6 +158,9 @@ func (g *Gateway) Close() {
 
 // RTSPAddr is the bound RTSP address.
 func (g *Gateway) RTSPAddr() net.Addr { return g.rtsp.Addr() }
+
+// HTTPAddr is the bound HTTP address.
+func (g *Gateway) HTTPAddr() net.Addr { return g.web.Addr() }
 
 // RTSPSAddr is the bound RTSPS address, or nil when RTSPS is off.
 func (g *Gateway) RTSPSAddr() net.Addr { return g.rtsp.TLSAddr() }
@@ -145,7 +206,8 @@ func hubPathConf(pc *PathConfig) hub.PathConf {
 		CloseAfter:        pc.OnDemandCloseAfter,
 		OutageGrace:       pc.OutageGrace,
 		MaxReaders:        pc.MaxReaders,
-		Stream:            hub.StreamConfig{NoGOPCache: !pc.GOPCache},
+		// Enough history for a new HLS muxer to have whole segments at once.
+		Stream: hub.StreamConfig{NoGOPCache: !pc.GOPCache, HistoryGOPs: hls.HistoryGOPs},
 	}
 }
 
@@ -210,6 +272,7 @@ func (g *Gateway) newSource(p *hub.Path) hub.Runner {
 			Target:      target,
 			Logger:      logger,
 		}
+		g.pulls.set(p.Name(), pull)
 		return runnerFunc(func(ctx context.Context) {
 			if err := pull.Run(ctx); err != nil {
 				logger.Error("source stopped", "error", err)

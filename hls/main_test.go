@@ -1,0 +1,22 @@
+package hls
+
+import (
+	"os"
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+// Every test must leave no goroutine behind: muxers, their readers, always-on
+// keepers and abandoned gohlslib handlers all have owners that stop them.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	clips.cleanup()
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			os.Stderr.WriteString("goleak: " + err.Error() + "\n")
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
