@@ -11,6 +11,8 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/description"
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
 	"github.com/pion/rtp"
+
+	"github.com/streamgate/streamgate/gateway/hub"
 )
 
 // runSession runs one connection attempt: DESCRIBE, SETUP, publish, PLAY, then
@@ -169,60 +171,7 @@ func trackNames(medias []*description.Media) []string {
 			out = append(out, "none")
 			continue
 		}
-		out = append(out, codecName(m.Formats[0]))
+		out = append(out, hub.CodecName(m.Formats[0]))
 	}
 	return out
-}
-
-// codecName returns a short, stable name for a format.
-func codecName(f format.Format) string {
-	switch f := f.(type) {
-	case *format.H264:
-		return "H264"
-	case *format.H265:
-		return "H265"
-	case *format.AV1:
-		return "AV1"
-	case *format.VP8:
-		return "VP8"
-	case *format.VP9:
-		return "VP9"
-	case *format.MJPEG:
-		return "MJPEG"
-	case *format.MPEG4Video:
-		return "MPEG-4 Video"
-	case *format.MPEG4Audio:
-		return "AAC"
-	case *format.MPEG4AudioLATM:
-		return "AAC-LATM"
-	case *format.Opus:
-		return "Opus"
-	case *format.G711:
-		if f.MULaw {
-			return "PCMU"
-		}
-		return "PCMA"
-	case *format.G722:
-		return "G722"
-	case *format.LPCM:
-		return "LPCM"
-	case *format.Generic:
-		if name := rtpMapName(f.RTPMa); name != "" {
-			return name
-		}
-		return fmt.Sprintf("PT %d", f.PayloadTyp)
-	}
-	if name := rtpMapName(f.RTPMap()); name != "" {
-		return name
-	}
-	return fmt.Sprintf("PT %d", f.PayloadType())
-}
-
-func rtpMapName(rtpMap string) string {
-	for i := range len(rtpMap) {
-		if rtpMap[i] == '/' {
-			return rtpMap[:i]
-		}
-	}
-	return rtpMap
 }

@@ -2,7 +2,9 @@ package hub
 
 import (
 	"bytes"
+	"fmt"
 	"reflect"
+	"strings"
 
 	"github.com/bluenviron/gortsplib/v5/pkg/description"
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
@@ -33,9 +35,10 @@ func (t *Track) IsVideo() bool { return t.Media.Type == description.MediaTypeVid
 func (t *Track) ClockRate() int { return t.Format.ClockRate() }
 
 // CodecName is a short human name of the track's codec, for logs and status.
-func (t *Track) CodecName() string { return codecName(t.Format) }
+func (t *Track) CodecName() string { return CodecName(t.Format) }
 
-func codecName(f format.Format) string {
+// CodecName returns a short, stable name of a format's codec ("H264", "AAC", "PCMU"...), for logs and status.
+func CodecName(f format.Format) string {
 	switch f := f.(type) {
 	case *format.H264:
 		return "H264"
@@ -49,6 +52,8 @@ func codecName(f format.Format) string {
 		return "VP9"
 	case *format.MJPEG:
 		return "MJPEG"
+	case *format.MPEG4Video:
+		return "MPEG-4 Video"
 	case *format.MPEG4Audio:
 		return "AAC"
 	case *format.MPEG4AudioLATM:
@@ -64,11 +69,22 @@ func codecName(f format.Format) string {
 		return "G722"
 	case *format.LPCM:
 		return "LPCM"
+	case *format.Generic:
+		if name := rtpMapName(f.RTPMa); name != "" {
+			return name
+		}
+		return fmt.Sprintf("PT %d", f.PayloadTyp)
 	}
-	if rm := f.RTPMap(); rm != "" {
-		return rm
+	if name := rtpMapName(f.RTPMap()); name != "" {
+		return name
 	}
-	return "unknown"
+	return fmt.Sprintf("PT %d", f.PayloadType())
+}
+
+// rtpMapName is the encoding name of an rtpmap value ("H264/90000" → "H264").
+func rtpMapName(rtpMap string) string {
+	name, _, _ := strings.Cut(rtpMap, "/")
+	return name
 }
 
 func kindOf(f format.Format) codecKind {
