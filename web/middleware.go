@@ -61,6 +61,26 @@ const (
 // allowOrigins ("*" allows any origin). It reports false when it has
 // answered the request itself (an OPTIONS preflight).
 func cors(c *gin.Context, allowOrigins []string) bool {
+	return corsWith(c, allowOrigins, mediaCORS)
+}
+
+// corsPolicy is what one kind of resource lets other origins do.
+type corsPolicy struct {
+	methods, headers, expose string
+}
+
+var (
+	mediaCORS  = corsPolicy{methods: corsMethods, headers: corsHeaders, expose: "Content-Length, Content-Range"}
+	webrtcCORS = corsPolicy{
+		methods: "POST, PATCH, DELETE, OPTIONS",
+		headers: "Authorization, Content-Type, If-Match",
+		expose:  "Location, ETag, Link, Accept-Patch",
+	}
+)
+
+// corsWith sets the CORS headers of policy and answers a preflight; it
+// returns false when the request is fully answered.
+func corsWith(c *gin.Context, allowOrigins []string, policy corsPolicy) bool {
 	h := c.Writer.Header()
 	origin := c.Request.Header.Get("Origin")
 	allowed := ""
@@ -75,7 +95,7 @@ func cors(c *gin.Context, allowOrigins []string) bool {
 	}
 	if allowed != "" {
 		h.Set("Access-Control-Allow-Origin", allowed)
-		h.Set("Access-Control-Expose-Headers", "Content-Length, Content-Range")
+		h.Set("Access-Control-Expose-Headers", policy.expose)
 	}
 	if c.Request.Method != http.MethodOptions {
 		return true
@@ -84,9 +104,9 @@ func cors(c *gin.Context, allowOrigins []string) bool {
 		c.String(http.StatusForbidden, "origin not allowed\n")
 		return false
 	}
-	h.Set("Allow", corsMethods)
-	h.Set("Access-Control-Allow-Methods", corsMethods)
-	h.Set("Access-Control-Allow-Headers", corsHeaders)
+	h.Set("Allow", policy.methods)
+	h.Set("Access-Control-Allow-Methods", policy.methods)
+	h.Set("Access-Control-Allow-Headers", policy.headers)
 	h.Set("Access-Control-Max-Age", "86400")
 	c.Status(http.StatusNoContent)
 	c.Writer.WriteHeaderNow()

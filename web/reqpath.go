@@ -23,13 +23,20 @@ const (
 	targetPlayer                     // "/{path}/": the player page
 	targetBare                       // "/{path}": redirect to "/{path}/" if the path exists
 	targetMedia                      // "/{path}/{file}": HLS
+	targetWHEP                       // "/{path}/whep", "/{path}/whep/{session}": WebRTC viewers
+	targetWHIP                       // "/{path}/whip", "/{path}/whip/{session}": WebRTC publishers
 )
+
+// webrtcEndpoints maps the segment that names a WebRTC endpoint to its
+// kind. A path name cannot end with these segments, which belong to the
+// path before them.
+var webrtcEndpoints = map[string]targetKind{"whep": targetWHEP, "whip": targetWHIP}
 
 // target is a request URL split into what it asks for.
 type target struct {
 	kind targetKind
-	path string // path name for targetPlayer, targetBare, targetMedia
-	file string // file name for targetMedia
+	path string // path name for targetPlayer, targetBare, targetMedia, targetWHEP, targetWHIP
+	file string // file name for targetMedia; the session id (or "") for targetWHEP and targetWHIP
 }
 
 // parseTarget splits a request path. escaped is the URL path as sent
@@ -79,6 +86,9 @@ func parseTarget(escaped, decoded string) target {
 		return target{kind: targetPlayer, path: rest}
 	}
 	last := segs[len(segs)-1]
+	if t, ok := webrtcTarget(segs); ok {
+		return t
+	}
 	if strings.Contains(last, ".") {
 		name := strings.Join(segs[:len(segs)-1], "/")
 		if name == "" || !validPathName(name) || !validSegment(last) {
@@ -90,6 +100,31 @@ func parseTarget(escaped, decoded string) target {
 		return target{kind: targetNotFound}
 	}
 	return target{kind: targetBare, path: rest}
+}
+
+// webrtcTarget recognises "{path}/whep" and "{path}/whep/{session}" (and
+// the same with whip).
+func webrtcTarget(segs []string) (target, bool) {
+	n := len(segs)
+	if n >= 2 {
+		if kind, ok := webrtcEndpoints[segs[n-1]]; ok {
+			name := strings.Join(segs[:n-1], "/")
+			if !validPathName(name) {
+				return target{kind: targetNotFound}, true
+			}
+			return target{kind: kind, path: name}, true
+		}
+	}
+	if n >= 3 {
+		if kind, ok := webrtcEndpoints[segs[n-2]]; ok {
+			name := strings.Join(segs[:n-2], "/")
+			if !validPathName(name) || !validSegment(segs[n-1]) {
+				return target{kind: targetNotFound}, true
+			}
+			return target{kind: kind, path: name, file: segs[n-1]}, true
+		}
+	}
+	return target{}, false
 }
 
 // validPathName reports whether name fits the config's path name grammar

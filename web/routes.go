@@ -90,12 +90,20 @@ const (
 // dispatch routes every URL the engine has no route for.
 func (s *Server) dispatch(c *gin.Context) {
 	t := parseTarget(c.Request.URL.EscapedPath(), c.Request.URL.Path)
-	if t.kind == targetMedia {
+	switch t.kind {
+	case targetMedia:
 		s.media(c, t.path, t.file)
 		return
+	case targetWHEP, targetWHIP:
+		s.webrtc(c, t)
+		return
 	}
-	if t.kind == targetBad {
+	switch t.kind {
+	case targetBad:
 		c.String(http.StatusBadRequest, "400 bad request: invalid path\n")
+		return
+	case targetNotFound:
+		s.notFoundPage(c, "This page does not exist.")
 		return
 	}
 	if m := c.Request.Method; m != http.MethodGet && m != http.MethodHead {
@@ -134,6 +142,24 @@ func (s *Server) media(c *gin.Context, path, file string) {
 	// WriteHeader must get 200.
 	c.Status(http.StatusOK)
 	s.HLS.ServeHLS(c.Writer, c.Request, path, file)
+}
+
+// webrtc hands a WHEP or WHIP request to the WebRTC server, with CORS.
+func (s *Server) webrtc(c *gin.Context, t target) {
+	markMedia(c)
+	if !corsWith(c, s.origins, webrtcCORS) {
+		return
+	}
+	if s.WebRTC == nil {
+		c.String(http.StatusNotFound, "404 page not found: WebRTC is off\n")
+		return
+	}
+	c.Status(http.StatusOK)
+	if t.kind == targetWHEP {
+		s.WebRTC.ServeWHEP(c.Writer, c.Request, t.path, t.file)
+	} else {
+		s.WebRTC.ServeWHIP(c.Writer, c.Request, t.path, t.file)
+	}
 }
 
 // redirectToPlayer sends "/{path}" to "/{path}/" when the path exists. The

@@ -47,6 +47,14 @@ type HLS interface {
 	ServeHLS(w http.ResponseWriter, r *http.Request, path, file string)
 }
 
+// WebRTC serves the WHEP (viewers) and WHIP (publishers) endpoints of a
+// path. session is "" for the endpoint itself (POST an offer) and the
+// session id for the resource the endpoint created (PATCH, DELETE).
+type WebRTC interface {
+	ServeWHEP(w http.ResponseWriter, r *http.Request, path, session string)
+	ServeWHIP(w http.ResponseWriter, r *http.Request, path, session string)
+}
+
 // PathInfo describes one path for the pages.
 type PathInfo struct {
 	Name      string      // path name, may contain '/'
@@ -76,6 +84,8 @@ type Server struct {
 	Paths Paths
 	// HLS serves playlists and media; nil answers 404 to every media request.
 	HLS HLS
+	// WebRTC serves WHEP and WHIP; nil answers 404 to them.
+	WebRTC WebRTC
 	// AllowOrigins are the origins allowed to fetch playlists and media
 	// cross-origin (CORS); defaults to ["*"].
 	AllowOrigins []string
