@@ -35,6 +35,8 @@ type Config struct {
 	HTTP HTTPConfig
 	// HLS configures the HLS muxers.
 	HLS HLSConfig
+	// WebRTC configures WHEP viewers and WHIP publishers.
+	WebRTC WebRTCConfig
 	// PathDefaults holds the values every path inherits unless it sets the key.
 	PathDefaults PathConfig
 	// Paths maps each path name (exact or pattern) to its resolved settings.
@@ -130,6 +132,25 @@ type HLSConfig struct {
 	PartDuration time.Duration
 	// IdleClose closes a path's muxer nobody requested for this long; defaults to 60s.
 	IdleClose time.Duration
+}
+
+// WebRTCConfig is the "webrtc" section.
+type WebRTCConfig struct {
+	// Address is the ICE port: UDP for every peer and ICE-TCP on the same
+	// number; defaults to ":8189". "" turns WebRTC off.
+	Address string
+	// ICEServers are stun:, turn: and turns: URLs handed to browsers (WHEP
+	// and WHIP Link headers) and used by the gateway's own peers.
+	ICEServers []string
+	// ICEUsername and ICECredential are static credentials for the turn: servers.
+	ICEUsername   string
+	ICECredential string
+	// ICESecret is a TURN REST shared secret: each client gets time-limited
+	// credentials made from it (instead of ICEUsername/ICECredential).
+	ICESecret string
+	// AdditionalHosts are extra IPs announced as host candidates (a public
+	// IP, the Docker host's address) for clients behind NAT.
+	AdditionalHosts []string
 }
 
 // PathConfig is the configuration of one path (or of pathDefaults).
@@ -233,6 +254,11 @@ func DefaultConfig() *Config {
 			PartDuration:    200 * time.Millisecond,
 			IdleClose:       60 * time.Second,
 		},
+		WebRTC: WebRTCConfig{
+			Address:         ":8189",
+			ICEServers:      []string{},
+			AdditionalHosts: []string{},
+		},
 		PathDefaults: defaultPathConfig(),
 		Paths:        map[string]*PathConfig{},
 	}
@@ -299,6 +325,8 @@ func (c *Config) Clone() *Config {
 	n.RTSP.AuthMethods = append([]string(nil), c.RTSP.AuthMethods...)
 	n.HTTP.AllowOrigins = append([]string(nil), c.HTTP.AllowOrigins...)
 	n.HTTP.TrustedProxies = append([]string(nil), c.HTTP.TrustedProxies...)
+	n.WebRTC.ICEServers = append([]string(nil), c.WebRTC.ICEServers...)
+	n.WebRTC.AdditionalHosts = append([]string(nil), c.WebRTC.AdditionalHosts...)
 	n.PathOrder = append([]string(nil), c.PathOrder...)
 	n.Paths = make(map[string]*PathConfig, len(c.Paths))
 	for k, p := range c.Paths {

@@ -77,6 +77,15 @@ var hlsFields = []sectionField{
 	{"idleClose", func(c *Config) any { return &c.HLS.IdleClose }},
 }
 
+var webrtcFields = []sectionField{
+	{"address", func(c *Config) any { return &c.WebRTC.Address }},
+	{"iceServers", func(c *Config) any { return &c.WebRTC.ICEServers }},
+	{"iceUsername", func(c *Config) any { return &c.WebRTC.ICEUsername }},
+	{"iceCredential", func(c *Config) any { return &c.WebRTC.ICECredential }},
+	{"iceSecret", func(c *Config) any { return &c.WebRTC.ICESecret }},
+	{"additionalHosts", func(c *Config) any { return &c.WebRTC.AdditionalHosts }},
+}
+
 // configSection is a top-level mapping of plain keys.
 type configSection struct {
 	name   string
@@ -89,6 +98,7 @@ var sections = []configSection{
 	{"rtsp", rtspFields},
 	{"http", httpFields},
 	{"hls", hlsFields},
+	{"webrtc", webrtcFields},
 }
 
 func findSection(name string) (configSection, bool) {

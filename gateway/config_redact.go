@@ -16,6 +16,12 @@ const redactedMark = "***"
 // URLs replaced by "***" (rtsp://user:***@host/…), for logs.
 func (c *Config) Redacted() *Config {
 	n := c.Clone()
+	if n.WebRTC.ICECredential != "" {
+		n.WebRTC.ICECredential = "***"
+	}
+	if n.WebRTC.ICESecret != "" {
+		n.WebRTC.ICESecret = "***"
+	}
 	redactPath(&n.PathDefaults)
 	for _, p := range n.Paths {
 		if p != nil {

@@ -15,8 +15,8 @@ var badConfigs = []struct {
 }{
 	{
 		name: "unknown top-level key",
-		yaml: "log:\n  level: info\nwebrtc:\n  address: \":8189\"\n",
-		want: `streamgate.yml:3: webrtc: unknown key: expected one of log, rtsp, http, hls, pathDefaults, paths`,
+		yaml: "log:\n  level: info\napi:\n  address: \":9997\"\n",
+		want: `streamgate.yml:3: api: unknown key: expected one of log, rtsp, http, hls, webrtc, pathDefaults, paths`,
 	},
 	{
 		name: "unknown key in a section",
@@ -61,7 +61,7 @@ var badConfigs = []struct {
 	{
 		name: "top level not a mapping",
 		yaml: "- log\n",
-		want: `streamgate.yml:1: got a list: expected a mapping with keys log, rtsp, http, hls, pathDefaults, paths`,
+		want: `streamgate.yml:1: got a list: expected a mapping with keys log, rtsp, http, hls, webrtc, pathDefaults, paths`,
 	},
 	{
 		name: "syntax error",
@@ -290,9 +290,24 @@ var badConfigs = []struct {
 		want: `streamgate.yml:2: http.trustedProxies: invalid proxy "not-an-ip": expected an IP address or a CIDR such as "10.0.0.0/8"`,
 	},
 	{
+		name: "webrtc on the rtsp port",
+		yaml: "webrtc:\n  address: \":8554\"\n",
+		want: `streamgate.yml:2: webrtc.address: port 8554 is already used by rtsp.address: expected a free port`,
+	},
+	{
+		name: "bad ice server",
+		yaml: "webrtc:\n  iceServers: [\"http://stun.example.com\"]\n",
+		want: `streamgate.yml:2: webrtc.iceServers: invalid ICE server "http://stun.example.com": expected a stun:, turn: or turns: URL such as "stun:stun.example.com:3478"`,
+	},
+	{
+		name: "ice secret with static credentials",
+		yaml: "webrtc:\n  iceSecret: s\n  iceUsername: u\n  iceCredential: p\n",
+		want: `streamgate.yml:2: webrtc.iceSecret: set together with webrtc.iceUsername/iceCredential: expected either a TURN REST secret or static credentials`,
+	},
+	{
 		name: "unknown env var",
-		env:  []string{"STREAMGATE_WEBRTC_ADDRESS=:8189"},
-		want: `env STREAMGATE_WEBRTC_ADDRESS: unknown variable: expected STREAMGATE_<SECTION>_<KEY> naming a config key, such as STREAMGATE_RTSP_ADDRESS`,
+		env:  []string{"STREAMGATE_API_ADDRESS=:9997"},
+		want: `env STREAMGATE_API_ADDRESS: unknown variable: expected STREAMGATE_<SECTION>_<KEY> naming a config key, such as STREAMGATE_RTSP_ADDRESS`,
 	},
 	{
 		name: "unknown env path key",

@@ -45,6 +45,7 @@ func (c *Config) validate(pf func(string) pos) []error {
 	v.rtsp()
 	v.http()
 	v.hls()
+	v.webrtc()
 	v.listeners()
 	v.path("pathDefaults", &c.PathDefaults, true)
 	v.paths()
@@ -201,6 +202,29 @@ func (v *validator) hls() {
 	v.positive("hls.idleClose", h.IdleClose)
 }
 
+func (v *validator) webrtc() {
+	w := &v.c.WebRTC
+	if w.Address != "" {
+		v.addr("webrtc.address", w.Address, ":8189")
+	}
+	for _, u := range w.ICEServers {
+		if !strings.HasPrefix(u, "stun:") && !strings.HasPrefix(u, "turn:") && !strings.HasPrefix(u, "turns:") {
+			v.errorf("webrtc.iceServers", "invalid ICE server %s: expected a stun:, turn: or turns: URL such as \"stun:stun.example.com:3478\"", quoteShort(u))
+		}
+	}
+	switch {
+	case w.ICESecret != "" && (w.ICEUsername != "" || w.ICECredential != ""):
+		v.errorf("webrtc.iceSecret", "set together with webrtc.iceUsername/iceCredential: expected either a TURN REST secret or static credentials")
+	case (w.ICEUsername == "") != (w.ICECredential == ""):
+		v.errorf("webrtc.iceUsername", "set without its pair: expected both webrtc.iceUsername and webrtc.iceCredential, or neither")
+	}
+	for _, h := range w.AdditionalHosts {
+		if net.ParseIP(h) == nil {
+			v.errorf("webrtc.additionalHosts", "invalid IP %s: expected IP addresses such as \"203.0.113.7\"", quoteShort(h))
+		}
+	}
+}
+
 func (v *validator) file(key, name, what string) {
 	st, err := os.Stat(name)
 	switch {
@@ -250,6 +274,10 @@ func (v *validator) listeners() {
 	}
 	add("rtsp.address", r.Address, false)
 	add("http.address", v.c.HTTP.Address, false)
+	if v.c.WebRTC.Address != "" {
+		add("webrtc.address", v.c.WebRTC.Address, false)
+		add("webrtc.address", v.c.WebRTC.Address, true)
+	}
 	if r.TLSEnabled() {
 		add("rtsp.rtspsAddress", r.RTSPSAddress, false)
 	}
