@@ -1,9 +1,10 @@
 // streamgate player page: plays the path this page belongs to.
 //
 // A mode is a function start(video, ui) that starts playback and returns
-// {stop(), latency()}; latency() returns {seconds, how} or null. HLS is the
-// only mode today. WebRTC (WHEP: POST an SDP offer to "whep" next to
-// index.m3u8) slots into `modes` below; pick a mode with ?mode=<name>.
+// {stop(), latency()}; latency() returns {seconds, how} or null. Without
+// ?mode= the page tries WebRTC (WHEP: an SDP offer POSTed to "whep" next to
+// index.m3u8) and falls back to HLS by itself when WebRTC cannot connect or
+// shows no picture; ?mode=webrtc and ?mode=hls force one of them.
 (function () {
   'use strict';
 
@@ -20,9 +21,173 @@
   };
 
   var modes = {
+    auto: startAuto,
+    webrtc: function (video, ui) { return startWebRTC(video, ui, null); },
     hls: startHLS
-    // webrtc: startWebRTC,  // later: WHEP, falling back to HLS on failure
   };
+
+  // ---- auto: WebRTC first, HLS when it cannot play --------------------------
+
+  function startAuto(video, ui) {
+    if (!window.RTCPeerConnection) return useHLS('this browser has no WebRTC');
+    var current = null;
+    function useHLS(why) {
+      if (current && current.stop) current.stop();
+      setMode('HLS');
+      ui.status('HLS (' + why + ')');
+      current = startHLS(video, ui);
+      return current;
+    }
+    setMode('WebRTC');
+    current = startWebRTC(video, ui, useHLS);
+    return {
+      stop: function () { if (current) current.stop(); },
+      latency: function () { return current ? current.latency() : null; }
+    };
+  }
+
+  // ---- WebRTC (WHEP) ---------------------------------------------------------
+
+  // startWebRTC plays the path over WHEP. fallback(why), when given, is
+  // called once if the connection fails or no frame arrives in time.
+  function startWebRTC(video, ui, fallback) {
+    var endpoint = video.getAttribute('data-whep') || 'whep';
+    var pc = new RTCPeerConnection();
+    var resource = null;
+    var stopped = false;
+    var failed = false;
+    var stats = { delay: NaN };
+    var statsTimer = null;
+    var firstFrameTimer = null;
+
+    function fail(why) {
+      if (stopped || failed) return;
+      failed = true;
+      cleanup();
+      if (fallback) {
+        fallback(why);
+      } else {
+        ui.status('WebRTC failed: ' + why);
+      }
+    }
+
+    function cleanup() {
+      if (statsTimer !== null) clearInterval(statsTimer);
+      if (firstFrameTimer !== null) clearTimeout(firstFrameTimer);
+      statsTimer = firstFrameTimer = null;
+      if (resource) {
+        fetch(resource, { method: 'DELETE' }).catch(function () {});
+        resource = null;
+      }
+      pc.close();
+      if (video.srcObject) video.srcObject = null;
+    }
+
+    pc.addTransceiver('video', { direction: 'recvonly' });
+    pc.addTransceiver('audio', { direction: 'recvonly' });
+    var stream = new MediaStream();
+    pc.ontrack = function (e) {
+      stream.addTrack(e.track);
+      if (video.srcObject !== stream) video.srcObject = stream;
+      play(video, ui);
+    };
+    pc.onconnectionstatechange = function () {
+      if (pc.connectionState === 'failed') fail('the connection failed');
+    };
+
+    ui.status('connecting over WebRTC…');
+    pc.createOffer()
+      .then(function (offer) { return pc.setLocalDescription(offer); })
+      .then(function () { return gathered(pc, 2000); })
+      .then(function () {
+        return fetch(endpoint, {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/sdp' },
+          body: pc.localDescription.sdp
+        });
+      })
+      .then(function (res) {
+        if (res.status !== 201) {
+          return res.text().then(function (body) {
+            throw new Error(res.status + ' ' + body.trim());
+          });
+        }
+        var loc = res.headers.get('Location');
+        if (loc) resource = new URL(loc, new URL(endpoint, window.location.href)).href;
+        var servers = iceServersFromLink(res.headers.get('Link'));
+        if (servers.length) pc.setConfiguration({ iceServers: servers });
+        return res.text();
+      })
+      .then(function (answer) {
+        if (stopped) return;
+        return pc.setRemoteDescription({ type: 'answer', sdp: answer });
+      })
+      .catch(function (err) { fail(err.message || String(err)); });
+
+    // No picture after a while (blocked UDP and TCP, a codec the browser
+    // lacks): give up and let the caller fall back.
+    firstFrameTimer = setTimeout(function () {
+      firstFrameTimer = null;
+      if (!(video.videoWidth > 0)) fail('no picture after 8 s');
+    }, 8000);
+    video.addEventListener('loadeddata', function () {
+      if (firstFrameTimer !== null) clearTimeout(firstFrameTimer);
+      firstFrameTimer = null;
+    });
+
+    statsTimer = setInterval(function () {
+      pc.getStats().then(function (report) {
+        report.forEach(function (r) {
+          if (r.type === 'inbound-rtp' && r.kind === 'video' && r.jitterBufferEmittedCount > 0) {
+            stats.delay = r.jitterBufferDelay / r.jitterBufferEmittedCount;
+          }
+        });
+      }).catch(function () {});
+    }, 1000);
+
+    return {
+      stop: function () {
+        stopped = true;
+        cleanup();
+      },
+      latency: function () {
+        if (!isFinite(stats.delay)) return null;
+        return { seconds: stats.delay, how: 'WebRTC jitter buffer delay (network time not included)' };
+      }
+    };
+  }
+
+  // gathered resolves when ICE gathering is complete, or after ms.
+  function gathered(pc, ms) {
+    return new Promise(function (resolve) {
+      if (pc.iceGatheringState === 'complete') return resolve();
+      var timer = setTimeout(resolve, ms);
+      pc.addEventListener('icegatheringstatechange', function () {
+        if (pc.iceGatheringState === 'complete') {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+    });
+  }
+
+  // iceServersFromLink reads the STUN/TURN servers a WHEP endpoint announces
+  // in its Link header (RFC 9725 section 4.6).
+  function iceServersFromLink(header) {
+    var out = [];
+    if (!header) return out;
+    header.split(/,(?=\s*<)/).forEach(function (part) {
+      var m = part.match(/<([^>]+)>/);
+      if (!m || !/rel="?ice-server"?/.test(part)) return;
+      var server = { urls: m[1] };
+      var user = part.match(/username="([^"]*)"/);
+      var cred = part.match(/credential="([^"]*)"/);
+      if (user) server.username = user[1];
+      if (cred) server.credential = cred[1];
+      out.push(server);
+    });
+    return out;
+  }
 
   // ---- HLS -----------------------------------------------------------------
 
@@ -156,9 +321,14 @@
   video.addEventListener('pause', function () { if (!video.ended) ui.status('paused'); });
   video.addEventListener('ended', function () { ui.status('ended'); });
 
+  function setMode(label) {
+    if (modeEl) modeEl.textContent = label;
+  }
+
   var name = new URLSearchParams(window.location.search).get('mode');
-  if (!Object.prototype.hasOwnProperty.call(modes, name)) name = 'hls';
-  if (modeEl) modeEl.textContent = name.toUpperCase();
+  if (!Object.prototype.hasOwnProperty.call(modes, name)) name = 'auto';
+  if (name === 'hls') setMode('HLS');
+  if (name === 'webrtc') setMode('WebRTC');
   var player = modes[name](video, ui);
 
   setInterval(function () {
