@@ -11,6 +11,7 @@ packages=(
   python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0
   iproute2
   chromium
+  nginx docker-compose
 )
 
 missing=()

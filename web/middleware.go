@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -40,15 +41,35 @@ func accessLog(log *slog.Logger) gin.HandlerFunc {
 		}
 		// The request context is canceled once the client goes; the record
 		// is still wanted.
-		log.LogAttrs(context.WithoutCancel(ctx), level, "http request",
+		attrs := []slog.Attr{
 			slog.String("method", c.Request.Method),
 			slog.String("path", path),
 			slog.Int("status", status),
 			slog.Duration("duration", time.Since(start)),
 			slog.String("remote", c.ClientIP()),
 			slog.Int("bytes", max(c.Writer.Size(), 0)),
-		)
+		}
+		if q := c.Request.URL.RawQuery; q != "" {
+			// LL-HLS blocking reloads differ only by their query.
+			attrs = append(attrs, slog.String("query", redactQuery(q)))
+		}
+		log.LogAttrs(context.WithoutCancel(ctx), level, "http request", attrs...)
 	}
+}
+
+// secretParams are query parameters whose values never reach the log.
+var secretParams = []string{"token", "jwt", "access_token", "password"}
+
+// redactQuery masks the values of secret parameters in a raw query.
+func redactQuery(raw string) string {
+	parts := strings.Split(raw, "&")
+	for i, part := range parts {
+		key, _, _ := strings.Cut(part, "=")
+		if k, err := url.QueryUnescape(key); err == nil && slices.Contains(secretParams, strings.ToLower(k)) {
+			parts[i] = key + "=***"
+		}
+	}
+	return strings.Join(parts, "&")
 }
 
 // corsMethods and corsHeaders are what a preflight for media may ask for.

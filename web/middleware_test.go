@@ -153,3 +153,19 @@ func TestInvalidTrustedProxies(t *testing.T) {
 	// The handler still works and trusts nobody.
 	assert.Equal(t, http.StatusOK, do(t, s.Handler(), http.MethodGet, "/healthz").Code)
 }
+
+func TestRedactQuery(t *testing.T) {
+	for in, want := range map[string]string{
+		"_HLS_msn=7&_HLS_part=2":   "_HLS_msn=7&_HLS_part=2",
+		"token=abc.def&_HLS_msn=7": "token=***&_HLS_msn=7",
+		"Token=abc":                "Token=***",
+		"a=1&access_token=x&jwt=y": "a=1&access_token=***&jwt=***",
+		"tok%65n=secret":           "tok%65n=***",
+		"password":                 "password=***",
+		"justtext":                 "justtext",
+	} {
+		if got := redactQuery(in); got != want {
+			t.Errorf("redactQuery(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
