@@ -124,6 +124,8 @@ rtsp:
   multicastIPRange: ""
 http:
   address: "127.0.0.1:0"
+webrtc:
+  address: "127.0.0.1:0"
 paths:
   cams/demo:
     source: demo
@@ -135,6 +137,8 @@ rtsp:
   rtcpAddress: ""
   multicastIPRange: ""
 http:
+  address: "127.0.0.1:0"
+webrtc:
   address: "127.0.0.1:0"
 pathDefaults:
   sourceProtocol: tcp

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/bluenviron/gortsplib/v5/pkg/auth"
@@ -17,6 +18,7 @@ import (
 	"github.com/streamgate/streamgate/hls"
 	"github.com/streamgate/streamgate/ingest"
 	"github.com/streamgate/streamgate/web"
+	"github.com/streamgate/streamgate/webrtc"
 )
 
 // ShutdownTimeout bounds how long Run waits for components to stop.
@@ -32,6 +34,7 @@ type Gateway struct {
 	hub   *hub.Hub
 	rtsp  *rtspserver.Server
 	hls   *hls.Server
+	rtc   *webrtc.Server
 	web   *web.Server
 	pulls pulls
 }
@@ -99,11 +102,25 @@ func (g *Gateway) Start() error {
 		g.Close()
 		return err
 	}
+	if wc := conf.WebRTC; wc.Address != "" {
+		g.rtc = &webrtc.Server{
+			Paths:           g.hub,
+			Address:         wc.Address,
+			ICEServers:      iceServers(wc),
+			AdditionalHosts: wc.AdditionalHosts,
+			Logger:          g.Logger.With("component", "webrtc"),
+		}
+		if err := g.rtc.Start(); err != nil {
+			g.Close()
+			return fmt.Errorf("webrtc listener %s: %w", wc.Address, err)
+		}
+	}
 	hc := conf.HTTP
 	g.web = &web.Server{
 		Address:           hc.Address,
 		Paths:             g,
 		HLS:               g.hls,
+		WebRTC:            g.webrtcOrNil(),
 		AllowOrigins:      hc.AllowOrigins,
 		TrustedProxies:    hc.TrustedProxies,
 		ReadHeaderTimeout: hc.ReadHeaderTimeout,
@@ -113,7 +130,6 @@ func (g *Gateway) Start() error {
 		g.Close()
 		return fmt.Errorf("http listener %s: %w", hc.Address, err)
 	}
-	g.Logger.Info("HTTP listener ready", "address", g.web.Addr().String())
 	for _, name := range conf.PathOrder {
 		if pc := conf.Paths[name]; pc != nil && !pc.Pattern && pc.HLSAlwaysOn {
 			if err := g.hls.Ensure(name); err != nil {
@@ -122,6 +138,28 @@ func (g *Gateway) Start() error {
 		}
 	}
 	return nil
+}
+
+// webrtcOrNil keeps a nil *webrtc.Server from becoming a non-nil interface.
+func (g *Gateway) webrtcOrNil() web.WebRTC {
+	if g.rtc == nil {
+		return nil
+	}
+	return g.rtc
+}
+
+// iceServers turns the config's URLs and shared credentials into the
+// WebRTC server's list; credentials apply to turn: and turns: URLs only.
+func iceServers(wc WebRTCConfig) []webrtc.ICEServer {
+	var out []webrtc.ICEServer
+	for _, u := range wc.ICEServers {
+		s := webrtc.ICEServer{URLs: []string{u}}
+		if strings.HasPrefix(u, "turn:") || strings.HasPrefix(u, "turns:") {
+			s.Username, s.Credential, s.Secret = wc.ICEUsername, wc.ICECredential, wc.ICESecret
+		}
+		out = append(out, s)
+	}
+	return out
 }
 
 func (g *Gateway) hlsSettings(name string) hls.Settings {
@@ -145,6 +183,9 @@ func (g *Gateway) Close() {
 	if g.web != nil {
 		g.web.Close()
 	}
+	if g.rtc != nil {
+		g.rtc.Close()
+	}
 	if g.hls != nil {
 		g.hls.Close()
 	}
@@ -161,6 +202,15 @@ func (g *Gateway) RTSPAddr() net.Addr { return g.rtsp.Addr() }
 
 // HTTPAddr is the bound HTTP address.
 func (g *Gateway) HTTPAddr() net.Addr { return g.web.Addr() }
+
+// WebRTCAddr is the bound ICE UDP address, or nil when WebRTC is off.
+func (g *Gateway) WebRTCAddr() net.Addr {
+	if g.rtc == nil {
+		return nil
+	}
+	udp, _ := g.rtc.Addr()
+	return udp
+}
 
 // RTSPSAddr is the bound RTSPS address, or nil when RTSPS is off.
 func (g *Gateway) RTSPSAddr() net.Addr { return g.rtsp.TLSAddr() }

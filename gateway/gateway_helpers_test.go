@@ -104,6 +104,8 @@ func e2eConfigYAML(rtpPort int, extra string) string {
 	return fmt.Sprintf(`log: {level: debug}
 http:
   address: "127.0.0.1:0"
+webrtc:
+  address: "127.0.0.1:0"
 rtsp:
   address: "127.0.0.1:0"
   rtpAddress: "127.0.0.1:%d"

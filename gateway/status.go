@@ -11,6 +11,7 @@ import (
 	"github.com/streamgate/streamgate/gateway/hub"
 	"github.com/streamgate/streamgate/ingest"
 	"github.com/streamgate/streamgate/web"
+	"github.com/streamgate/streamgate/webrtc"
 )
 
 // pulls remembers the RTSP pull of each path, so pages can show its state.
@@ -98,9 +99,21 @@ func (g *Gateway) pathInfo(pc *PathConfig) web.PathInfo {
 		if hs, ok := g.hls.Status(pc.Name); ok && len(hs.LeftOut) > 0 {
 			notes := make([]string, len(hs.LeftOut))
 			for i, t := range hs.LeftOut {
-				notes[i] = t.Codec + ": " + t.Reason
+				notes[i] = codecReason(t.Codec, t.Reason)
 			}
-			info.HLSNotice = "not in HLS: " + strings.Join(notes, "; ")
+			info.HLSNotice = "Not in HLS: " + strings.Join(notes, "; ") + "."
+		}
+	}
+	if g.rtc != nil && st != nil {
+		var notes []string
+		for _, t := range webrtc.Unplayable(st.Tracks) {
+			notes = append(notes, codecReason(t.Codec, t.Reason))
+		}
+		if ws, ok := g.rtc.Status(pc.Name); ok {
+			notes = append(notes, ws.Warnings...)
+		}
+		if len(notes) > 0 {
+			info.WebRTCNotice = "WebRTC: " + strings.Join(notes, "; ") + "."
 		}
 	}
 	return info
@@ -128,4 +141,12 @@ func trackInfo(t *hub.Track) web.TrackInfo {
 		}
 	}
 	return ti
+}
+
+// codecReason says why a track of codec is left out, naming the codec once.
+func codecReason(codec, reason string) string {
+	if strings.Contains(reason, codec) {
+		return reason
+	}
+	return codec + ": " + reason
 }

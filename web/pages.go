@@ -55,8 +55,23 @@ func newPathView(p PathInfo) pathView {
 		Source:     p.Source,
 		Codecs:     codecs(p.Tracks),
 		Readers:    p.Readers,
-		Notice:     p.HLSNotice,
+		Notice:     joinNotices(p.WebRTCNotice, p.HLSNotice),
 	}
+}
+
+// joinNotices joins the non-empty notices into one line.
+func joinNotices(notices ...string) string {
+	out := ""
+	for _, n := range notices {
+		if n == "" {
+			continue
+		}
+		if out != "" {
+			out += " "
+		}
+		out += n
+	}
+	return out
 }
 
 // stateClass maps a state to a CSS class suffix.

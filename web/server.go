@@ -63,6 +63,9 @@ type PathInfo struct {
 	Tracks    []TrackInfo // the tracks of the current stream, empty when none
 	Readers   int         // current readers of every kind
 	HLSNotice string      // why some tracks are not in HLS, "" if none
+	// WebRTCNotice says why some tracks are not sent over WebRTC (AAC, for
+	// example) and warns of what browsers may stumble on; "" if nothing.
+	WebRTCNotice string
 }
 
 // TrackInfo describes one track of a path's stream.
@@ -186,7 +189,7 @@ func (s *Server) Start() error {
 	s.started = true
 	go s.serve(s.srv, ln, s.done)
 	s.ready.Store(true)
-	s.log.Info("http server listening", "address", ln.Addr().String())
+	s.log.Info("HTTP listener ready", "address", ln.Addr().String())
 	return nil
 }
 

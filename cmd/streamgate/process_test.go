@@ -83,6 +83,7 @@ func TestProcess(t *testing.T) {
 				"STREAMGATE_RTSP_RTCPADDRESS=127.0.0.1:"+strconv.Itoa(rtp+1),
 				"STREAMGATE_RTSP_MULTICASTIPRANGE=",
 				"STREAMGATE_HTTP_ADDRESS=127.0.0.1:0",
+				"STREAMGATE_WEBRTC_ADDRESS=127.0.0.1:0",
 			)
 			p = tryStart(t, ctx, bin, env, rtsp, attempt)
 		}
@@ -227,6 +228,8 @@ func startWithConfig(t *testing.T, ctx context.Context, bin string) *gatewayProc
 		rtsp, rtp := freeTCPPort(t), freeUDPPair(t)
 		conf := writeFile(t, "streamgate.yml", fmt.Sprintf(`log: {level: info, format: text}
 http:
+  address: "127.0.0.1:0"
+webrtc:
   address: "127.0.0.1:0"
 rtsp:
   address: "127.0.0.1:%d"

@@ -53,6 +53,9 @@
   function startWebRTC(video, ui, fallback) {
     var endpoint = video.getAttribute('data-whep') || 'whep';
     var pc = new RTCPeerConnection();
+    // Exposed for diagnostics and tests: the connection, and when the offer
+    // was posted and the first frame shown (performance.now() times).
+    var debug = window.streamgateWebRTC = { pc: pc, posted: NaN, firstFrame: NaN };
     var resource = null;
     var stopped = false;
     var failed = false;
@@ -100,6 +103,7 @@
       .then(function (offer) { return pc.setLocalDescription(offer); })
       .then(function () { return gathered(pc, 2000); })
       .then(function () {
+        debug.posted = performance.now();
         return fetch(endpoint, {
           method: 'POST',
           headers: { 'Content-Type': 'application/sdp' },
@@ -134,6 +138,9 @@
       if (firstFrameTimer !== null) clearTimeout(firstFrameTimer);
       firstFrameTimer = null;
     });
+    if (video.requestVideoFrameCallback) {
+      video.requestVideoFrameCallback(function (now) { debug.firstFrame = now; });
+    }
 
     statsTimer = setInterval(function () {
       pc.getStats().then(function (report) {

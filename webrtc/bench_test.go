@@ -1,0 +1,93 @@
+package webrtc
+
+import (
+	"net/http"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v5/pkg/format"
+	"github.com/pion/rtp"
+	pwebrtc "github.com/pion/webrtc/v4"
+	"github.com/stretchr/testify/require"
+
+	"github.com/streamgate/streamgate/gateway/hub"
+)
+
+// TestWHEPAddedLatency measures, on loopback, the time from the hub
+// publisher's WriteRTP of a frame to the pion client receiving the frame's
+// first packet, and logs p50/p99.
+func TestWHEPAddedLatency(t *testing.T) {
+	if testing.Short() {
+		t.Skip("takes a few seconds of real-time media")
+	}
+	h := newTestHub(t)
+	_, base := newTestServer(t, h)
+	clip := clips.get(t, clipFPS)
+	src := publishClip(t, h, "nocache", clip, false) // no GOP cache: every frame is live
+	var mu sync.Mutex
+	written := map[int]time.Time{}
+	var lat []time.Duration
+	src.onFrame = func(i int, at time.Time) {
+		mu.Lock()
+		written[i] = at
+		mu.Unlock()
+	}
+	src.live(0)
+
+	c := newWHEPClient(t, base, video)
+	c.onVideo = func(pkt *rtp.Packet, at time.Time) {
+		i, ok := frameIndex(pkt.Payload)
+		if !ok {
+			return
+		}
+		mu.Lock()
+		if w, ok := written[i]; ok {
+			lat = append(lat, at.Sub(w))
+		}
+		mu.Unlock()
+	}
+	require.Equal(t, http.StatusCreated, c.post("/nocache/whep").StatusCode)
+	eventually(t, "100 frames", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(lat) >= 100
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	slices.Sort(lat)
+	t.Logf("WHEP added latency over %d frames (WriteRTP → first packet at the client): p50 %v, p99 %v, max %v",
+		len(lat), lat[len(lat)/2], lat[len(lat)*99/100], lat[len(lat)-1])
+}
+
+// BenchmarkH264Repacketise measures one viewer's work per frame: FU-A/STAP-A
+// re-packetisation to 1188-byte payloads and the pion track write (unbound,
+// so no socket I/O).
+func BenchmarkH264Repacketise(b *testing.B) {
+	clip := clips.get(b, clipFPS)
+	tr := &hub.Track{Format: &format.H264{PayloadTyp: 96, PacketizationMode: 1}}
+	spec := &outSpec{track: tr, send: sendH264, kind: pwebrtc.RTPCodecTypeVideo, codec: pwebrtc.RTPCodecParameters{
+		RTPCodecCapability: pwebrtc.RTPCodecCapability{MimeType: pwebrtc.MimeTypeH264, ClockRate: 90000}, PayloadType: 102,
+	}}
+	ot, err := newOutTrack(spec)
+	require.NoError(b, err)
+	aus := make([]*hub.AccessUnit, len(clip.video))
+	bytes := 0
+	for i, v := range clip.video {
+		aus[i] = &hub.AccessUnit{Track: tr, PTS: int64(i) * frameTicks, Payloads: v}
+		for _, n := range v {
+			bytes += len(n)
+		}
+	}
+	b.SetBytes(int64(bytes / len(aus)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		au := aus[i%len(aus)]
+		if err := ot.writeFrame(au, uint32(au.PTS)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(ot.sent)/float64(b.N), "pkts/frame")
+}
