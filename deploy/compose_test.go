@@ -300,7 +300,7 @@ type gatewayService struct {
 	svc      composeService
 	confFile string // on the host, relative to the repo root
 	conf     *gateway.Config
-	webrtc   string // webrtc.address, from the raw YAML (the section is being added)
+	webrtc   string // webrtc.address, from the raw YAML
 }
 
 // listens is what the service's config binds: the container ports a
