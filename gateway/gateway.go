@@ -108,7 +108,11 @@ func (g *Gateway) Start() error {
 			Address:         wc.Address,
 			ICEServers:      iceServers(wc),
 			AdditionalHosts: wc.AdditionalHosts,
-			Logger:          g.Logger.With("component", "webrtc"),
+			// No mDNS: browsers that hide their address behind a .local
+			// name still connect (their checks reach our announced
+			// address), and the gateway sends no multicast queries.
+			DisableMDNS: true,
+			Logger:      g.Logger.With("component", "webrtc"),
 		}
 		if err := g.rtc.Start(); err != nil {
 			g.Close()

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"math"
 	"strings"
 	"sync"
 
@@ -38,22 +39,34 @@ func (ps *pulls) get(name string) *ingest.Pull {
 // Paths lists the configured paths (in file order) and the live instances
 // of pattern paths, for the web pages.
 func (g *Gateway) Paths() []web.PathInfo {
+	pcs := g.pathConfigs()
+	out := make([]web.PathInfo, 0, len(pcs))
+	for _, pc := range pcs {
+		out = append(out, g.pathInfo(pc))
+	}
+	return out
+}
+
+// pathConfigs lists the configured paths (in file order), then the live
+// instances of pattern paths: the paths pages, API and metrics show. The
+// list is bounded by the config and by what the hub holds right now.
+func (g *Gateway) pathConfigs() []*PathConfig {
 	seen := map[string]bool{}
-	var out []web.PathInfo
+	var out []*PathConfig
 	for _, name := range g.Config.PathOrder {
 		pc := g.Config.Paths[name]
 		if pc == nil || pc.Pattern {
 			continue
 		}
 		seen[name] = true
-		out = append(out, g.pathInfo(pc))
+		out = append(out, pc)
 	}
 	for _, name := range g.hub.PathNames() {
 		if seen[name] {
 			continue
 		}
 		if pc, ok := g.Config.MatchPath(name); ok {
-			out = append(out, g.pathInfo(pc))
+			out = append(out, pc)
 		}
 	}
 	return out
@@ -68,27 +81,42 @@ func (g *Gateway) Path(name string) (web.PathInfo, bool) {
 	return g.pathInfo(pc), true
 }
 
-func (g *Gateway) pathInfo(pc *PathConfig) web.PathInfo {
-	info := web.PathInfo{Name: pc.Name, Source: redactURL(pc.Source), State: "idle"}
-	var st *hub.Stream
+// pathState is what pages, API and metrics all need of a path right now.
+type pathState struct {
+	state  string        // ready | waiting | connecting | failed | idle
+	stream *hub.Stream   // the current stream, nil when none
+	pull   ingest.Status // the pull's status; State is "" when the path is not pulled or its pull never ran
+}
+
+// stateOf reads the state of the path pc describes.
+func (g *Gateway) stateOf(pc *PathConfig) pathState {
+	ps := pathState{state: "idle"}
 	if p := g.hub.Lookup(pc.Name); p != nil {
-		st = p.Stream()
+		ps.stream = p.Stream()
 	}
-	switch {
-	case st != nil && st.Online():
-		info.State = "ready"
-	case st != nil:
-		info.State = "waiting"
-	case pc.Pulled():
+	if pc.Pulled() {
 		if pull := g.pulls.get(pc.Name); pull != nil {
-			switch pull.Status().State {
-			case ingest.StateConnecting:
-				info.State = "connecting"
-			case ingest.StateWaiting:
-				info.State = "failed"
-			}
+			ps.pull = pull.Status()
 		}
 	}
+	switch {
+	case ps.stream != nil && ps.stream.Online():
+		ps.state = "ready"
+	case ps.stream != nil:
+		ps.state = "waiting"
+	case ps.pull.State == ingest.StateConnecting:
+		ps.state = "connecting"
+	case ps.pull.State == ingest.StateWaiting:
+		ps.state = "failed"
+	}
+	return ps
+}
+
+func (g *Gateway) pathInfo(pc *PathConfig) web.PathInfo {
+	info := web.PathInfo{Name: pc.Name, Source: redactURL(pc.Source)}
+	ps := g.stateOf(pc)
+	info.State = ps.state
+	st := ps.stream
 	if st != nil {
 		info.Readers = st.ReaderCount()
 		for _, t := range st.Tracks {
@@ -120,27 +148,49 @@ func (g *Gateway) pathInfo(pc *PathConfig) web.PathInfo {
 }
 
 func trackInfo(t *hub.Track) web.TrackInfo {
-	ti := web.TrackInfo{Kind: "audio", Codec: t.CodecName()}
+	ti := web.TrackInfo{Kind: trackKind(t), Codec: t.CodecName()}
+	ti.Width, ti.Height, _ = videoParams(t)
+	return ti
+}
+
+// trackKind is "video" or "audio".
+func trackKind(t *hub.Track) string {
 	if t.IsVideo() {
-		ti.Kind = "video"
+		return "video"
 	}
+	return "audio"
+}
+
+// videoParams reads the picture size and the declared frame rate from the
+// parameter sets of an H.264 or H.265 track; zeros when unknown.
+func videoParams(t *hub.Track) (width, height int, fps float64) {
 	switch f := t.Format.(type) {
 	case *format.H264:
 		if sps, _ := f.SafeParams(); len(sps) > 0 {
 			var s h264.SPS
 			if s.Unmarshal(sps) == nil {
-				ti.Width, ti.Height = s.Width(), s.Height()
+				return s.Width(), s.Height(), saneFPS(s.FPS())
 			}
 		}
 	case *format.H265:
 		if _, sps, _ := f.SafeParams(); len(sps) > 0 {
 			var s h265.SPS
 			if s.Unmarshal(sps) == nil {
-				ti.Width, ti.Height = s.Width(), s.Height()
+				return s.Width(), s.Height(), saneFPS(s.FPS())
 			}
 		}
 	}
-	return ti
+	return 0, 0, 0
+}
+
+// saneFPS keeps a declared frame rate only when it is plausible: a camera
+// that writes zero units per tick declares an infinite rate, which JSON
+// cannot carry.
+func saneFPS(fps float64) float64 {
+	if !(fps > 0 && fps <= 1000) {
+		return 0
+	}
+	return math.Round(fps*1000) / 1000
 }
 
 // codecReason says why a track of codec is left out, naming the codec once.
