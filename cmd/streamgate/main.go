@@ -3,6 +3,7 @@
 //	streamgate                      # built-in defaults: serves the demo stream
 //	streamgate -config FILE         # run with a YAML config
 //	streamgate -check-config FILE   # validate a config and exit
+//	streamgate hash-password        # hash a password (read from stdin) for the config
 package main
 
 import (
@@ -31,6 +32,9 @@ func main() {
 }
 
 func run(args []string, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "hash-password" {
+		return hashPassword(args[1:], os.Stdin, os.Stdout, stderr)
+	}
 	fs := flag.NewFlagSet("streamgate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	configFile := fs.String("config", "", "YAML config `file` (default: built-in defaults with the demo stream)")
