@@ -120,7 +120,14 @@ type HTTPConfig struct {
 	TrustedProxies []string
 	// ReadHeaderTimeout bounds reading a request's headers (slowloris); defaults to 10s.
 	ReadHeaderTimeout time.Duration
+	// ServerCert and ServerKey (PEM files) turn the listener into HTTPS with
+	// HTTP/2; renewed files are picked up without a restart.
+	ServerCert string
+	ServerKey  string
 }
+
+// TLSEnabled reports whether the HTTP listener serves HTTPS.
+func (h *HTTPConfig) TLSEnabled() bool { return h.ServerCert != "" && h.ServerKey != "" }
 
 // HLSConfig is the "hls" section: settings shared by every path's muxer.
 type HLSConfig struct {

@@ -68,6 +68,8 @@ var httpFields = []sectionField{
 	{"allowOrigins", func(c *Config) any { return &c.HTTP.AllowOrigins }},
 	{"trustedProxies", func(c *Config) any { return &c.HTTP.TrustedProxies }},
 	{"readHeaderTimeout", func(c *Config) any { return &c.HTTP.ReadHeaderTimeout }},
+	{"serverCert", func(c *Config) any { return &c.HTTP.ServerCert }},
+	{"serverKey", func(c *Config) any { return &c.HTTP.ServerKey }},
 }
 
 var hlsFields = []sectionField{

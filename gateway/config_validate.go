@@ -187,6 +187,15 @@ func (v *validator) http() {
 		}
 	}
 	v.positive("http.readHeaderTimeout", h.ReadHeaderTimeout)
+	switch {
+	case h.ServerCert != "" && h.ServerKey == "":
+		v.errorf("http.serverCert", "set without http.serverKey: expected both serverCert and serverKey, or neither")
+	case h.ServerCert == "" && h.ServerKey != "":
+		v.errorf("http.serverKey", "set without http.serverCert: expected both serverCert and serverKey, or neither")
+	case h.TLSEnabled():
+		v.file("http.serverCert", h.ServerCert, "a PEM certificate file")
+		v.file("http.serverKey", h.ServerKey, "a PEM key file")
+	}
 }
 
 func (v *validator) hls() {

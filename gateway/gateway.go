@@ -17,6 +17,7 @@ import (
 	"github.com/streamgate/streamgate/gateway/rtspserver"
 	"github.com/streamgate/streamgate/hls"
 	"github.com/streamgate/streamgate/ingest"
+	"github.com/streamgate/streamgate/internal/certfile"
 	"github.com/streamgate/streamgate/web"
 	"github.com/streamgate/streamgate/webrtc"
 )
@@ -80,13 +81,13 @@ func (g *Gateway) Start() error {
 		g.rtsp.MulticastRTPPort, g.rtsp.MulticastRTCPPort = rc.MulticastRTPPort, rc.MulticastRTCPPort
 	}
 	if rc.TLSEnabled() {
-		cert, err := tls.LoadX509KeyPair(rc.ServerCert, rc.ServerKey)
+		tc, err := g.certificate("rtsp", rc.ServerCert, rc.ServerKey)
 		if err != nil {
 			g.hub.Close()
-			return fmt.Errorf("rtsp.serverCert %q, rtsp.serverKey %q: cannot load the RTSPS certificate: %w", rc.ServerCert, rc.ServerKey, err)
+			return err
 		}
 		g.rtsp.RTSPSAddress = rc.RTSPSAddress
-		g.rtsp.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		g.rtsp.TLSConfig = tc
 	}
 	if err := g.rtsp.Start(); err != nil {
 		g.hub.Close()
@@ -120,6 +121,15 @@ func (g *Gateway) Start() error {
 		}
 	}
 	hc := conf.HTTP
+	var httpTLS *tls.Config
+	if hc.TLSEnabled() {
+		tc, err := g.certificate("http", hc.ServerCert, hc.ServerKey)
+		if err != nil {
+			g.Close()
+			return err
+		}
+		httpTLS = tc
+	}
 	g.web = &web.Server{
 		Address:           hc.Address,
 		Paths:             g,
@@ -128,7 +138,9 @@ func (g *Gateway) Start() error {
 		AllowOrigins:      hc.AllowOrigins,
 		TrustedProxies:    hc.TrustedProxies,
 		ReadHeaderTimeout: hc.ReadHeaderTimeout,
+		TLSConfig:         httpTLS,
 		Logger:            g.Logger.With("component", "http"),
+		Extra:             g.httpRoutes().Mount,
 	}
 	if err := g.web.Start(); err != nil {
 		g.Close()
@@ -142,6 +154,24 @@ func (g *Gateway) Start() error {
 		}
 	}
 	return nil
+}
+
+// certificate loads a listener's certificate and key; the returned config
+// picks up renewed files by itself. section names the config section.
+func (g *Gateway) certificate(section, certFile, keyFile string) (*tls.Config, error) {
+	l := &certfile.Loader{CertFile: certFile, KeyFile: keyFile}
+	l.OnReload = func(err error) {
+		if err != nil {
+			g.Logger.Error("cannot reload the certificate: keeping the previous one", "component", section, "error", err)
+			return
+		}
+		g.Logger.Info("certificate reloaded", "component", section, "file", certFile)
+	}
+	if err := l.Load(); err != nil {
+		return nil, fmt.Errorf("%s.serverCert %q, %s.serverKey %q: cannot load the certificate: %w",
+			section, certFile, section, keyFile, err)
+	}
+	return l.TLSConfig(), nil
 }
 
 // webrtcOrNil keeps a nil *webrtc.Server from becoming a non-nil interface.

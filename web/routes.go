@@ -15,7 +15,7 @@ import (
 //	GET  /healthz                 200 "ok" while the process serves
 //	GET  /readyz                  200 once Start completed, 503 before and while closing
 //	GET  /assets/*file            embedded styles, scripts, vendored hls.js
-//	     (Extra)                  later: /api/v1/..., /metrics
+//	     (Extra)                  /api, /api/*rest (REST API, JSON errors), GET/HEAD /metrics
 //	GET  /                        stream list (list.js refreshes it with fragmentHeader)
 //	GET  /{path}/                 player page, 404 page for an unknown path
 //	GET  /{path}                  301 to "{last segment}/" when the path exists

@@ -6,6 +6,7 @@ package web
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -102,6 +103,9 @@ type Server struct {
 	// Logger receives the access log and server errors; defaults to
 	// discarding.
 	Logger *slog.Logger
+	// TLSConfig, when set, serves HTTPS (with HTTP/2, which LL-HLS needs
+	// for many viewers in one browser) instead of plain HTTP.
+	TLSConfig *tls.Config
 	// Extra, when set, adds routes to the engine before it serves (WHEP,
 	// API, metrics). Routes it adds win over path names; it must not add
 	// catch-all routes.
@@ -182,6 +186,7 @@ func (s *Server) Start() error {
 		IdleTimeout:       idleTimeout,
 		BaseContext:       func(net.Listener) context.Context { return base },
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		TLSConfig:         s.TLSConfig,
 	}
 	s.ln = ln
 	s.cancel = cancel
@@ -189,14 +194,21 @@ func (s *Server) Start() error {
 	s.started = true
 	go s.serve(s.srv, ln, s.done)
 	s.ready.Store(true)
-	s.log.Info("HTTP listener ready", "address", ln.Addr().String())
+	s.log.Info("HTTP listener ready", "address", ln.Addr().String(), "tls", s.TLSConfig != nil)
 	return nil
 }
 
 // serve runs the http.Server until Close.
 func (s *Server) serve(srv *http.Server, ln net.Listener, done chan struct{}) {
 	defer close(done)
-	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	var err error
+	if srv.TLSConfig != nil {
+		// The certificate comes from TLSConfig; ServeTLS adds HTTP/2.
+		err = srv.ServeTLS(ln, "", "")
+	} else {
+		err = srv.Serve(ln)
+	}
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		s.log.Error("http server stopped", "error", err)
 	}
 }

@@ -1,0 +1,175 @@
+package gateway
+
+import (
+	"time"
+
+	"github.com/streamgate/streamgate/ingest"
+	"github.com/streamgate/streamgate/web"
+	"github.com/streamgate/streamgate/webrtc"
+)
+
+// Source types of the API.
+const (
+	sourceTypePull      = "pull"
+	sourceTypePublisher = "publisher"
+	sourceTypeDemo      = "demo"
+)
+
+// httpRoutes is what the gateway adds to the front door (web.Server.Extra):
+// the REST API, /metrics and the HTTP request counter.
+func (g *Gateway) httpRoutes() web.APIRoutes {
+	m := newMetrics(g)
+	return web.APIRoutes{API: apiView{g}, Metrics: m, MetricsHandler: m.handler()}
+}
+
+// apiView answers the REST API from the hub, the pulls and the outputs.
+type apiView struct{ g *Gateway }
+
+// Paths lists the configured paths and the live instances of pattern paths.
+func (a apiView) Paths() []web.PathStatus {
+	pcs := a.g.pathConfigs()
+	out := make([]web.PathStatus, 0, len(pcs))
+	for _, pc := range pcs {
+		out = append(out, a.g.pathStatus(pc))
+	}
+	return out
+}
+
+// Path describes one path by its exact name.
+func (a apiView) Path(name string) (web.PathStatus, bool) {
+	pc, ok := a.g.Config.MatchPath(name)
+	if !ok {
+		return web.PathStatus{}, false
+	}
+	return a.g.pathStatus(pc), true
+}
+
+// pathStatus describes one path for the API.
+func (g *Gateway) pathStatus(pc *PathConfig) web.PathStatus {
+	ps := g.stateOf(pc)
+	out := web.PathStatus{
+		Name:     pc.Name,
+		State:    ps.state,
+		OnDemand: pc.OnDemand,
+		Source:   sourceStatus(pc, ps.pull),
+		Tracks:   []web.TrackStatus{},
+	}
+	if ps.pull.State != "" && ps.pull.State != ingest.StateStopped {
+		out.Since = timePtr(ps.pull.Since)
+	}
+	if ps.state == "failed" {
+		out.LastError = ps.pull.LastError
+		out.NextRetry = timePtr(ps.pull.NextRetry)
+	}
+	st := ps.stream
+	if st != nil {
+		out.Readers = st.ReaderCount()
+		if n, ok := streamDrops(st); ok {
+			out.ReaderDrops = &n
+		}
+		if out.Since == nil {
+			if t, ok := streamSince(st); ok {
+				out.Since = timePtr(t)
+			}
+		}
+	}
+
+	var hlsTracks map[int]web.TrackOutput
+	if g.hls != nil {
+		if hs, ok := g.hls.Status(pc.Name); ok {
+			out.HLS = &web.HLSStatus{Running: hs.Running, Variant: hs.Variant, AlwaysOn: hs.AlwaysOn}
+			if hs.Running {
+				hlsTracks = map[int]web.TrackOutput{}
+				for _, t := range hs.Tracks {
+					hlsTracks[t.Index] = web.TrackOutput{Carried: true}
+				}
+				for _, t := range hs.LeftOut {
+					hlsTracks[t.Index] = web.TrackOutput{Reason: t.Reason}
+				}
+			}
+		}
+	}
+	var rtcLeftOut map[int]string
+	if g.rtc != nil {
+		ws, _ := g.rtc.Status(pc.Name)
+		out.WebRTC = &web.WebRTCStatus{Viewers: ws.Viewers, Publishers: ws.Publishers, Warnings: ws.Warnings}
+		if ws.Publishers > 0 {
+			out.Source.Publisher = "whip"
+		}
+		if st != nil {
+			rtcLeftOut = map[int]string{}
+			for _, t := range webrtc.Unplayable(st.Tracks) {
+				rtcLeftOut[t.Index] = t.Reason
+			}
+		}
+	}
+	if pc.Source == SourcePublisher && st != nil && out.Source.Publisher == "" {
+		out.Source.Publisher = "rtsp"
+	}
+	if st == nil {
+		return out
+	}
+	for _, t := range st.Tracks {
+		ts := web.TrackStatus{Index: t.Index, Kind: trackKind(t), Codec: t.CodecName()}
+		ts.Width, ts.Height, ts.FPS = videoParams(t)
+		if o, ok := hlsTracks[t.Index]; ok {
+			ts.HLS = &o
+		}
+		if rtcLeftOut != nil {
+			reason, left := rtcLeftOut[t.Index]
+			ts.WebRTC = &web.TrackOutput{Carried: !left, Reason: reason}
+		}
+		out.Tracks = append(out.Tracks, ts)
+	}
+	return out
+}
+
+// sourceStatus describes the source of a path; the URL's password is masked.
+func sourceStatus(pc *PathConfig, pull ingest.Status) web.SourceStatus {
+	switch {
+	case pc.Pulled():
+		return web.SourceStatus{Type: sourceTypePull, URL: redactURL(pc.Source), Reconnects: pull.Reconnects}
+	case pc.Source == SourceDemo:
+		return web.SourceStatus{Type: sourceTypeDemo}
+	}
+	return web.SourceStatus{Type: sourceTypePublisher}
+}
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+// readerDropper is the per-stream drop total the hub is to offer (see
+// streamDrops).
+type readerDropper interface {
+	// ReaderDrops counts the units every reader of the stream lost, those
+	// that left included, so it never goes down.
+	ReaderDrops() uint64
+}
+
+// streamDrops reads the stream's drop total once the hub offers it
+// (hub.Stream.ReaderDrops, proposed); until then the API and the metrics
+// leave drops out rather than show a sum that goes down when readers leave.
+func streamDrops(st any) (uint64, bool) {
+	if d, ok := st.(readerDropper); ok {
+		return d.ReaderDrops(), true
+	}
+	return 0, false
+}
+
+// onlineSincer is when the stream last came online, as the hub is to offer it.
+type onlineSincer interface {
+	OnlineSince() time.Time
+}
+
+// streamSince reads when the stream last came online once the hub offers
+// it (hub.Stream.OnlineSince, proposed); pulled paths take it from the pull.
+func streamSince(st any) (time.Time, bool) {
+	if s, ok := st.(onlineSincer); ok {
+		return s.OnlineSince(), true
+	}
+	return time.Time{}, false
+}

@@ -1,0 +1,115 @@
+package gateway
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/streamgate/streamgate/web"
+)
+
+// metrics is the gateway's Prometheus registry: the Go and process
+// collectors, the HTTP request counter, and pathCollector, which reads the
+// hub on scrape so the media path pays nothing for metrics.
+type metrics struct {
+	reg      *prometheus.Registry
+	requests *prometheus.CounterVec
+}
+
+func newMetrics(g *Gateway) *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "streamgate_http_requests_total",
+			Help: "HTTP requests answered, by route class (page, media, webrtc, api, other) and status class (2xx, 4xx...).",
+		}, []string{"route", "status"}),
+	}
+	m.reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		m.requests,
+		newPathCollector(g),
+	)
+	return m
+}
+
+// ObserveHTTP counts one answered request (web.Metrics).
+func (m *metrics) ObserveHTTP(class string, status int) {
+	m.requests.WithLabelValues(class, web.StatusClass(status)).Inc()
+}
+
+// handler serves the registry in the Prometheus exposition formats.
+func (m *metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+// pathCollector reports the paths on every scrape. Its path label takes
+// only the configured paths and the live instances of pattern paths, so
+// its series are bounded by the config and the hub, never by sessions.
+type pathCollector struct {
+	g *Gateway
+
+	paths      *prometheus.Desc
+	ready      *prometheus.Desc
+	readers    *prometheus.Desc
+	drops      *prometheus.Desc
+	reconnects *prometheus.Desc
+	hlsMuxers  *prometheus.Desc
+}
+
+func newPathCollector(g *Gateway) *pathCollector {
+	path := []string{"path"}
+	return &pathCollector{
+		g:          g,
+		paths:      prometheus.NewDesc("streamgate_paths", "Paths: the configured ones and the live instances of pattern paths.", nil, nil),
+		ready:      prometheus.NewDesc("streamgate_path_ready", "1 while a source feeds the path, else 0.", path, nil),
+		readers:    prometheus.NewDesc("streamgate_path_readers", "Readers of the path's stream (RTSP sessions, HLS muxer, WebRTC viewers).", path, nil),
+		drops:      prometheus.NewDesc("streamgate_path_reader_drops_total", "Units the readers of the path's current stream lost because they fell behind.", path, nil),
+		reconnects: prometheus.NewDesc("streamgate_source_reconnects_total", "Connection attempts of the path's RTSP pull after its first.", path, nil),
+		hlsMuxers:  prometheus.NewDesc("streamgate_hls_muxers", "HLS muxers running or starting.", nil, nil),
+	}
+}
+
+// Describe sends the descriptors of every metric the collector makes.
+func (c *pathCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.paths, c.ready, c.readers, c.drops, c.reconnects, c.hlsMuxers} {
+		ch <- d
+	}
+}
+
+// Collect reads the hub, the pulls and the HLS server once per scrape.
+func (c *pathCollector) Collect(ch chan<- prometheus.Metric) {
+	g := c.g
+	if g.hub == nil {
+		return
+	}
+	pcs := g.pathConfigs()
+	ch <- prometheus.MustNewConstMetric(c.paths, prometheus.GaugeValue, float64(len(pcs)))
+	muxers := 0
+	for _, pc := range pcs {
+		ps := g.stateOf(pc)
+		ready, readers := 0.0, 0.0
+		if ps.state == "ready" {
+			ready = 1
+		}
+		if ps.stream != nil {
+			readers = float64(ps.stream.ReaderCount())
+			if n, ok := streamDrops(ps.stream); ok {
+				ch <- prometheus.MustNewConstMetric(c.drops, prometheus.CounterValue, float64(n), pc.Name)
+			}
+		}
+		ch <- prometheus.MustNewConstMetric(c.ready, prometheus.GaugeValue, ready, pc.Name)
+		ch <- prometheus.MustNewConstMetric(c.readers, prometheus.GaugeValue, readers, pc.Name)
+		if pc.Pulled() {
+			ch <- prometheus.MustNewConstMetric(c.reconnects, prometheus.CounterValue, float64(ps.pull.Reconnects), pc.Name)
+		}
+		if g.hls != nil {
+			if _, ok := g.hls.Status(pc.Name); ok {
+				muxers++
+			}
+		}
+	}
+	ch <- prometheus.MustNewConstMetric(c.hlsMuxers, prometheus.GaugeValue, float64(muxers))
+}

@@ -1,0 +1,225 @@
+package web
+
+import (
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// fakeAPI answers the API from a fixed list.
+type fakeAPI struct{ list []PathStatus }
+
+func (f *fakeAPI) Paths() []PathStatus { return slices.Clone(f.list) }
+
+func (f *fakeAPI) Path(name string) (PathStatus, bool) {
+	for _, p := range f.list {
+		if p.Name == name {
+			return p, true
+		}
+	}
+	return PathStatus{}, false
+}
+
+// fakeMetrics records ObserveHTTP calls.
+type fakeMetrics struct {
+	mu  sync.Mutex
+	obs []observation
+}
+
+type observation struct {
+	class  string
+	status int
+}
+
+func (f *fakeMetrics) ObserveHTTP(class string, status int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.obs = append(f.obs, observation{class, status})
+}
+
+func (f *fakeMetrics) take() []observation {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := f.obs
+	f.obs = nil
+	return out
+}
+
+// testAPIPaths has one path with every optional field set, so the OpenAPI
+// test sees every property the spec lists.
+func testAPIPaths() *fakeAPI {
+	since := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	retry := since.Add(4 * time.Second)
+	drops := uint64(7)
+	return &fakeAPI{list: []PathStatus{
+		{
+			Name: "cam1", State: "ready", Since: &since, OnDemand: true, Readers: 2, ReaderDrops: &drops,
+			Source: SourceStatus{Type: "pull", URL: "rtsp://user:***@10.0.0.10:554/stream1", Reconnects: 3},
+			Tracks: []TrackStatus{
+				{Index: 0, Kind: "video", Codec: "H264", Width: 1280, Height: 720, FPS: 25,
+					HLS: &TrackOutput{Carried: true}, WebRTC: &TrackOutput{Carried: true}},
+				{Index: 1, Kind: "audio", Codec: "AAC",
+					HLS: &TrackOutput{Carried: true}, WebRTC: &TrackOutput{Reason: "AAC is not playable over WebRTC"}},
+			},
+			HLS:    &HLSStatus{Running: true, Variant: "lowLatency"},
+			WebRTC: &WebRTCStatus{Viewers: 1, Warnings: []string{"the video has B-frames"}},
+		},
+		{
+			Name: "site/door", State: "ready",
+			Source: SourceStatus{Type: "publisher", Publisher: "whip"},
+			WebRTC: &WebRTCStatus{Publishers: 1},
+		},
+		{
+			Name: "lobby", State: "failed", LastError: "dial tcp: connection refused", Since: &since, NextRetry: &retry,
+			Source: SourceStatus{Type: "pull", URL: "rtsp://10.0.0.11/live", Reconnects: 4},
+		},
+		{Name: "demo", State: "idle", Source: SourceStatus{Type: "demo"}},
+	}}
+}
+
+// newAPIServer is a front door with the API, metrics and the fakes.
+func newAPIServer(t *testing.T, api API, m Metrics, mh http.Handler) *Server {
+	t.Helper()
+	return &Server{
+		Paths: testPaths(),
+		HLS:   &fakeHLS{},
+		Extra: APIRoutes{API: api, Metrics: m, MetricsHandler: mh}.Mount,
+	}
+}
+
+// decodeJSON decodes a response body, failing the test on bad JSON.
+func decodeJSON[T any](t *testing.T, body []byte) T {
+	t.Helper()
+	var v T
+	require.NoError(t, json.Unmarshal(body, &v), "body: %s", body)
+	return v
+}
+
+func TestAPIRoutes(t *testing.T) {
+	h := newAPIServer(t, testAPIPaths(), nil, nil).Handler()
+	tests := []struct {
+		name    string
+		method  string
+		target  string
+		status  int
+		allow   string // expected Allow header, "" for none
+		errPart string // part of the JSON error, "" when the answer is not an error
+	}{
+		{name: "list", method: "GET", target: "/api/v1/paths", status: 200},
+		{name: "list head", method: "HEAD", target: "/api/v1/paths", status: 200},
+		{name: "one", method: "GET", target: "/api/v1/paths/cam1", status: 200},
+		{name: "name with slash", method: "GET", target: "/api/v1/paths/site/door", status: 200},
+		{name: "unknown path", method: "GET", target: "/api/v1/paths/nope", status: 404, errPart: `no path named "nope"`},
+		{name: "unknown nested path", method: "GET", target: "/api/v1/paths/site/nope", status: 404, errPart: "no path named"},
+		{name: "name is case-sensitive", method: "GET", target: "/api/v1/paths/CAM1", status: 404, errPart: "no path named"},
+		{name: "double slash", method: "GET", target: "/api/v1/paths/site//door", status: 400, errPart: "invalid path name"},
+		{name: "dot dot", method: "GET", target: "/api/v1/paths/site/../door", status: 400, errPart: "invalid path name"},
+		{name: "bad character", method: "GET", target: "/api/v1/paths/a%20b", status: 400, errPart: "invalid path name"},
+		{name: "encoded slash", method: "GET", target: "/api/v1/paths/site%2Fdoor", status: 400, errPart: "encoded"},
+		{name: "trailing slash", method: "GET", target: "/api/v1/paths/", status: 404, errPart: "no such API route"},
+		{name: "list post", method: "POST", target: "/api/v1/paths", status: 405, allow: "GET, HEAD", errPart: "not allowed"},
+		{name: "path delete", method: "DELETE", target: "/api/v1/paths/cam1", status: 405, allow: "GET, HEAD", errPart: "not allowed"},
+		{name: "reload", method: "POST", target: "/api/v1/config/reload", status: 501, errPart: "not implemented"},
+		{name: "reload get", method: "GET", target: "/api/v1/config/reload", status: 405, allow: "POST", errPart: "not allowed"},
+		{name: "unknown version", method: "GET", target: "/api/v2/paths", status: 404, errPart: "no such API route"},
+		{name: "api root", method: "GET", target: "/api", status: 404, errPart: "no such API route"},
+		{name: "api slash", method: "GET", target: "/api/", status: 404, errPart: "no such API route"},
+		{name: "sessions are not served yet", method: "GET", target: "/api/v1/sessions", status: 404, errPart: "no such API route"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := do(t, h, tc.method, tc.target)
+			require.Equal(t, tc.status, rec.Code, "body: %s", rec.Body)
+			assert.Equal(t, tc.allow, rec.Header().Get("Allow"))
+			if tc.method == http.MethodHead {
+				return
+			}
+			assert.True(t, strings.HasPrefix(rec.Header().Get("Content-Type"), "application/json"), "content type %q", rec.Header().Get("Content-Type"))
+			if tc.errPart == "" {
+				return
+			}
+			body := decodeJSON[map[string]any](t, rec.Body.Bytes())
+			require.Len(t, body, 1, "an error has only the error key: %s", rec.Body)
+			msg, _ := body["error"].(string)
+			assert.Contains(t, msg, tc.errPart)
+		})
+	}
+}
+
+func TestAPIPathBodies(t *testing.T) {
+	api := testAPIPaths()
+	h := newAPIServer(t, api, nil, nil).Handler()
+
+	rec := do(t, h, "GET", "/api/v1/paths")
+	require.Equal(t, 200, rec.Code)
+	list := decodeJSON[struct{ Items []PathStatus }](t, rec.Body.Bytes())
+	names := make([]string, len(list.Items))
+	for i, p := range list.Items {
+		names[i] = p.Name
+	}
+	assert.Equal(t, []string{"cam1", "site/door", "lobby", "demo"}, names, "order is the API's order")
+	assert.Equal(t, api.list[0], list.Items[0], "a path survives the round trip")
+
+	rec = do(t, h, "GET", "/api/v1/paths/site/door")
+	require.Equal(t, 200, rec.Code)
+	door := decodeJSON[map[string]any](t, rec.Body.Bytes())
+	assert.Equal(t, "site/door", door["name"])
+	assert.Equal(t, []any{}, door["tracks"], "no tracks is an empty list, not null")
+	assert.Equal(t, map[string]any{"viewers": 0.0, "publishers": 1.0, "warnings": []any{}}, door["webrtc"], "no warnings is an empty list")
+	for _, key := range []string{"since", "lastError", "nextRetry", "readerDrops", "hls"} {
+		assert.NotContains(t, door, key, "unset optional fields are left out")
+	}
+}
+
+func TestAPIEmptyList(t *testing.T) {
+	h := newAPIServer(t, &fakeAPI{}, nil, nil).Handler()
+	rec := do(t, h, "GET", "/api/v1/paths")
+	require.Equal(t, 200, rec.Code)
+	assert.JSONEq(t, `{"items":[]}`, rec.Body.String())
+}
+
+func TestAPIOff(t *testing.T) {
+	h := newAPIServer(t, nil, nil, nil).Handler()
+	rec := do(t, h, "GET", "/api/v1/paths")
+	assert.Equal(t, 404, rec.Code)
+	assert.JSONEq(t, `{"error":"the API is off"}`, rec.Body.String())
+	rec = do(t, h, "GET", "/metrics")
+	assert.Equal(t, 404, rec.Code, "no metrics handler, no /metrics")
+}
+
+func TestAPIKeepsFrontDoor(t *testing.T) {
+	h := newAPIServer(t, testAPIPaths(), nil, nil).Handler()
+	rec := do(t, h, "GET", "/cam1/")
+	assert.Equal(t, 200, rec.Code, "player pages still work")
+	rec = do(t, h, "GET", "/cam1/index.m3u8")
+	assert.Equal(t, 200, rec.Code, "HLS still works")
+	rec = do(t, h, "GET", "/API/v1/paths")
+	assert.Equal(t, 404, rec.Code, "reserved names in other cases are no paths and no API")
+}
+
+func TestMatchRoute(t *testing.T) {
+	tests := []struct {
+		pattern, path, name string
+		ok                  bool
+	}{
+		{"/api/v1/paths", "/api/v1/paths", "", true},
+		{"/api/v1/paths", "/api/v1/paths/", "", false},
+		{"/api/v1/paths/{name}", "/api/v1/paths/a/b/c", "a/b/c", true},
+		{"/api/v1/paths/{name}", "/api/v1/paths/", "", false},
+		{"/api/v1/paths/{name}", "/api/v1/pathsx", "", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.pattern+" "+tc.path, func(t *testing.T) {
+			name, ok := matchRoute(tc.pattern, tc.path)
+			assert.Equal(t, tc.ok, ok)
+			assert.Equal(t, tc.name, name)
+		})
+	}
+}
