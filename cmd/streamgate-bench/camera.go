@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bluenviron/gortsplib/v5"
@@ -46,6 +47,22 @@ type Camera struct {
 	errc   chan error
 	desc   string // what the camera streams, for the report
 	once   sync.Once
+
+	// writeDrops counts packets gortsplib dropped because a reader of the
+	// camera (the gateway's pull) was too slow; stalls counts skip-aheads.
+	writeDrops, stalls atomic.Uint64
+}
+
+// Trouble returns the packets dropped toward slow readers of the camera and
+// the times the camera itself fell behind (a starved bench host).
+func (c *Camera) Trouble() (writeDrops, stalls uint64) {
+	return c.writeDrops.Load(), c.stalls.Load()
+}
+
+// OnStreamWriteError implements gortsplib.ServerHandlerOnStreamWriteError:
+// counted, not logged per packet.
+func (c *Camera) OnStreamWriteError(*gortsplib.ServerHandlerOnStreamWriteErrorCtx) {
+	c.writeDrops.Add(1)
 }
 
 // Start opens the listener and starts streaming. It returns once the stream
@@ -201,6 +218,7 @@ func (c *Camera) runClip(ctx context.Context, clip *clipFrames, ready chan<- str
 		due := start.Add(time.Duration(i) * frameDur)
 		if lag := time.Since(due); lag > 2*time.Second {
 			// A stalled host: resume from now instead of bursting.
+			c.stalls.Add(1)
 			c.Logger.Warn("camera fell behind, skipping ahead", "lag", lag)
 			start = start.Add(lag)
 			due = due.Add(lag)
@@ -220,7 +238,7 @@ func (c *Camera) runClip(ctx context.Context, clip *clipFrames, ready chan<- str
 		sei := makeStampSEI(time.Now(), 0)
 		placed := false
 		for _, n := range src {
-			if !placed && n[0]&0x1F != naluTypeSPS && n[0]&0x1F != 8 {
+			if !placed && n[0]&0x1F != naluTypeSPS && n[0]&0x1F != naluTypePPS {
 				au = append(au, sei)
 				placed = true
 			}

@@ -227,7 +227,7 @@ func (t *demoTarget) WriteRTP(media *description.Media, pkt *rtp.Packet, _ int64
 	stamped := make([][]byte, 0, len(au)+1)
 	placed := false
 	for _, n := range au {
-		if typ := n[0] & 0x1F; !placed && typ != naluTypeSPS && typ != 8 && typ != 9 {
+		if typ := n[0] & 0x1F; !placed && typ != naluTypeSPS && typ != naluTypePPS && typ != naluTypeAUD {
 			stamped = append(stamped, makeStampSEI(time.Now(), 0))
 			placed = true
 		}

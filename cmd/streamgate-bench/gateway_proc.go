@@ -35,19 +35,26 @@ func benchConfig(o *options, cameraURL string) (string, error) {
 	}
 	host, _, _ := net.SplitHostPort(rtspAddr)
 	return gatewayYAML(rtspAddr, httpAddr,
-		net.JoinHostPort(host, "8000"), net.JoinHostPort(host, "8001"),
-		o.path, cameraURL, o.part, o.segment), nil
+		net.JoinHostPort(host, fmt.Sprint(o.rtpPort)), net.JoinHostPort(host, fmt.Sprint(o.rtpPort+1)),
+		o.path, cameraURL, o.part, o.segment, o.warmPaths), nil
 }
 
 // gatewayYAML writes a streamgate config; empty rtp/rtcp addresses disable UDP.
-func gatewayYAML(rtspAddr, httpAddr, rtpAddr, rtcpAddr, path, cameraURL string, part, segment time.Duration) string {
+// warm > 0 adds always-on paths path-w0 … path-w{warm-1}: a source that is
+// already up, for first-frame HLS samples that measure only a fresh muxer.
+func gatewayYAML(rtspAddr, httpAddr, rtpAddr, rtcpAddr, path, cameraURL string, part, segment time.Duration, warm int) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# written by streamgate-bench\nlog:\n  level: info\n")
 	fmt.Fprintf(&b, "rtsp:\n  address: %q\n  rtpAddress: %q\n  rtcpAddress: %q\n  multicastIPRange: \"\"\n", rtspAddr, rtpAddr, rtcpAddr)
 	fmt.Fprintf(&b, "http:\n  address: %q\n", httpAddr)
+	// WebRTC is not measured: keep its ICE port out of the way.
+	fmt.Fprintf(&b, "webrtc:\n  address: \"\"\n")
 	fmt.Fprintf(&b, "hls:\n  segmentDuration: %s\n  partDuration: %s\n", segment, part)
 	fmt.Fprintf(&b, "paths:\n  %q:\n    source: %s\n    sourceProtocol: tcp\n", path, cameraURL)
 	fmt.Fprintf(&b, "  %q:\n    source: %s\n    sourceProtocol: tcp\n", path+"/{n}", cameraURL)
+	for i := range warm {
+		fmt.Fprintf(&b, "  %q:\n    source: %s\n    sourceProtocol: tcp\n", fmt.Sprintf("%s-w%d", path, i), cameraURL)
+	}
 	return b.String()
 }
 
@@ -61,6 +68,7 @@ type gatewayProc struct {
 	Logger *slog.Logger
 
 	dir     string
+	argv    []string
 	cmd     *exec.Cmd
 	pid     int
 	logFile string
@@ -88,12 +96,19 @@ func (g *gatewayProc) Start(ctx context.Context, o *options) error {
 			return err
 		}
 		replaced := false
+		var out []string
 		for i, a := range argv {
-			if strings.Contains(a, "{config}") {
-				argv[i] = strings.ReplaceAll(a, "{config}", conf)
-				replaced = true
+			if !strings.Contains(a, "{config}") {
+				out = append(out, a)
+				continue
 			}
+			replaced = true
+			if a == "{config}" && (i == 0 || (argv[i-1] != "-config" && argv[i-1] != "--config")) {
+				out = append(out, "-config") // a bare {config} means the config file
+			}
+			out = append(out, strings.ReplaceAll(a, "{config}", conf))
 		}
+		argv = out
 		if !replaced {
 			if slices.Contains(argv, "-config") || slices.Contains(argv, "--config") {
 				return errors.New("-cmd has its own -config while -camera generates one: use {config} in -cmd, or drop -camera")
@@ -102,6 +117,7 @@ func (g *gatewayProc) Start(ctx context.Context, o *options) error {
 		}
 		g.Logger.Info("gateway config written", "file", conf)
 	}
+	g.argv = argv
 	g.logFile = filepath.Join(g.dir, "gateway.log")
 	logf, err := os.Create(g.logFile)
 	if err != nil {
@@ -158,7 +174,14 @@ func (g *gatewayProc) waitReady(ctx context.Context, o *options) error {
 		default:
 		}
 		if ready(ctx, d, client, rtspAddr, "http://"+httpAddr+"/readyz") {
-			return nil
+			// Another server on the same ports answers too: make sure ours
+			// is the one still running.
+			select {
+			case <-g.exited:
+				return fmt.Errorf("exited at start (is another server on %s or %s?): %v", rtspAddr, httpAddr, g.waitErr)
+			case <-time.After(500 * time.Millisecond):
+				return nil
+			}
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("not listening on %s and %s after %s", rtspAddr, httpAddr, gatewayReadyTimeout)
@@ -189,6 +212,9 @@ func ready(ctx context.Context, d *net.Dialer, client *http.Client, rtspAddr, re
 
 // PID is the measured process.
 func (g *gatewayProc) PID() int { return g.pid }
+
+// CommandLine is the command as started, the config file substituted.
+func (g *gatewayProc) CommandLine() string { return strings.Join(g.argv, " ") }
 
 // LogFile is where the gateway's output goes.
 func (g *gatewayProc) LogFile() string { return g.logFile }

@@ -323,6 +323,8 @@ func (b *bench) runHLS(ctx context.Context) (*Report, error) {
 	}
 	startProc, procErr := b.procSample()
 	startSelf, selfErr := b.selfSample()
+	camDrops, camStalls := b.cameraTrouble()
+	hostStart, hostOK := hostCPU(startSelf.ticks)
 	before := make([]viewerCounters, len(viewers))
 	for i, v := range viewers {
 		before[i] = v.counters()
@@ -334,6 +336,7 @@ func (b *bench) runHLS(ctx context.Context) (*Report, error) {
 	window := time.Since(windowStart)
 	endProc, procErr2 := b.procSample()
 	endSelf, selfErr2 := b.selfSample()
+	hostEnd, hostOK2 := hostCPU(startSelf.ticks)
 	if err != nil {
 		return rep, err
 	}
@@ -367,8 +370,9 @@ func (b *bench) runHLS(ctx context.Context) (*Report, error) {
 	rep.add("timeouts", float64(total.timeouts), "")
 	rep.add("viewers with errors", float64(failing), "")
 	rep.addPercentiles("LL part-ready latency", lat)
+	b.addCameraTrouble(rep, camDrops, camStalls)
 	if selfErr == nil && selfErr2 == nil {
-		rep.add("bench tool CPU total (camera and clients)", usageBetween(startSelf, endSelf).cores(), "cores")
+		rep.addHost(usageBetween(startSelf, endSelf), hostEnd-hostStart, hostOK && hostOK2, startProc, endProc, b.Proc != nil && procErr == nil && procErr2 == nil)
 	}
 	if procErr == nil && procErr2 == nil && b.Proc != nil {
 		u := usageBetween(startProc, endProc)
@@ -402,7 +406,7 @@ func (b *bench) firstSegments(ctx context.Context, rep *Report) error {
 		if err := sleepCtx(ctx, 100*time.Millisecond+rand.N(b.SampleJitter+1)); err != nil {
 			return err
 		}
-		path := strings.NewReplacer("{path}", b.Path, "{n}", fmt.Sprintf("%s-%d", run, i)).Replace(b.SamplePath)
+		path := strings.NewReplacer("{path}", b.Path, "{n}", fmt.Sprintf("%s-%d", run, i), "{i}", fmt.Sprint(i)).Replace(b.SamplePath)
 		tList, tPlay, err := b.oneFirstSegment(ctx, client, path)
 		if ctx.Err() != nil {
 			return ctx.Err()

@@ -43,11 +43,11 @@ func main() {
 
 // options are the parsed flags.
 type options struct {
-	scenario, rtspURL, httpURL, path, samplePath, transport string
-	readers, samples, pid, gop, udpBuffer                   int
-	duration, settle, connectTimeout, part, segment, jitter time.Duration
-	cmd, cameraAddr, cameraClip, jsonFile, logLevel         string
-	camera, allowRemote                                     bool
+	scenario, rtspURL, httpURL, path, samplePath, transport   string
+	readers, samples, pid, gop, udpBuffer, rtpPort, warmPaths int
+	duration, settle, connectTimeout, part, segment, jitter   time.Duration
+	cmd, cameraAddr, cameraClip, jsonFile, logLevel           string
+	camera, allowRemote                                       bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
@@ -58,8 +58,10 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.rtspURL, "rtsp-url", "rtsp://127.0.0.1:8554/{path}", "RTSP URL `template` of the gateway; {path} is replaced")
 	fs.StringVar(&o.httpURL, "http-url", "http://127.0.0.1:8888/{path}/", "HTTP URL `template` of a path's folder; {path} is replaced")
 	fs.StringVar(&o.path, "path", "bench", "the gateway path to read")
-	fs.StringVar(&o.samplePath, "sample-path", "{path}/{n}", "first-frame: path `template` of each HLS sample ({n} is unique per sample), so each sample gets a fresh muxer")
+	fs.StringVar(&o.samplePath, "sample-path", "{path}/{n}", "first-frame: path `template` of each HLS sample ({n} is unique per run and sample, {i} is the sample index), so each sample gets a fresh muxer")
 	fs.DurationVar(&o.jitter, "sample-jitter", 2*time.Second, "first-frame: largest random pause between HLS samples (at least the camera's GOP, so samples do not lock onto its phase)")
+	fs.IntVar(&o.warmPaths, "warm-paths", 0, "also write this many always-on paths {path}-w0, {path}-w1 … into the generated config (first-frame with -sample-path '{path}-w{i}': a fresh muxer on a running source)")
+	fs.IntVar(&o.rtpPort, "rtp-port", 8000, "rtsp.rtpAddress port written into the generated config (RTCP uses the next one)")
 	fs.IntVar(&o.udpBuffer, "udp-buffer", 0, "receive buffer `bytes` of each UDP reader's sockets (0 = OS default, capped by net.core.rmem_max)")
 	fs.StringVar(&o.transport, "transport", "tcp", "RTSP transport: tcp or udp")
 	fs.IntVar(&o.readers, "readers", 10, "rtsp: RTSP readers; hls: HLS viewers")
@@ -107,6 +109,9 @@ func (o *options) validate() error {
 	if o.samples < 1 || o.samples > maxSamples {
 		errs = append(errs, fmt.Errorf("-samples %d: want 1 to %d", o.samples, maxSamples))
 	}
+	if o.rtpPort < 1024 || o.rtpPort > 65534 || o.rtpPort%2 != 0 {
+		errs = append(errs, fmt.Errorf("-rtp-port %d: want an even port from 1024 to 65534", o.rtpPort))
+	}
 	if o.udpBuffer < 0 || o.udpBuffer > 64<<20 {
 		errs = append(errs, fmt.Errorf("-udp-buffer %d: want 0 to 64 MiB", o.udpBuffer))
 	}
@@ -130,8 +135,11 @@ func (o *options) validate() error {
 			errs = append(errs, fmt.Errorf("%s %q: the template needs {path}", t.flag, t.v))
 		}
 	}
-	if !strings.Contains(o.samplePath, "{n}") {
-		errs = append(errs, fmt.Errorf("-sample-path %q: the template needs {n}", o.samplePath))
+	if !strings.Contains(o.samplePath, "{n}") && !strings.Contains(o.samplePath, "{i}") {
+		errs = append(errs, fmt.Errorf("-sample-path %q: the template needs {n} (unique per run and sample) or {i} (the sample index)", o.samplePath))
+	}
+	if o.warmPaths < 0 || o.warmPaths > maxSamples {
+		errs = append(errs, fmt.Errorf("-warm-paths %d: want 0 to %d", o.warmPaths, maxSamples))
 	}
 	return errors.Join(errs...)
 }
@@ -164,6 +172,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer cancel()
 
 	rep, err := execute(ctx, o, logger)
+	if err != nil && ctx.Err() != nil {
+		// Say why the run ended early: a signal, or the whole-run budget.
+		err = fmt.Errorf("%w (%v)", err, context.Cause(ctx))
+	}
 	if rep != nil {
 		if werr := rep.writeTable(stdout); werr != nil && err == nil {
 			err = werr
@@ -212,6 +224,7 @@ func execute(ctx context.Context, o *options, logger *slog.Logger) (*Report, err
 			return nil, err
 		}
 		defer cam.Close()
+		b.Camera = cam
 		b.Params["camera"] = cam.URL() + " (" + cam.Description() + ")"
 		logger.Info("camera ready", "url", cam.URL(), "stream", cam.Description())
 	}
@@ -231,7 +244,7 @@ func execute(ctx context.Context, o *options, logger *slog.Logger) (*Report, err
 		}
 		defer gw.Stop()
 		b.Proc = &procWatch{PID: gw.PID()}
-		b.Params["gateway"] = fmt.Sprintf("%s (pid %d, log %s)", o.cmd, gw.PID(), gw.LogFile())
+		b.Params["gateway"] = fmt.Sprintf("%s (pid %d, log %s)", gw.CommandLine(), gw.PID(), gw.LogFile())
 	case o.pid != 0:
 		b.Proc = &procWatch{PID: o.pid}
 		b.Params["gateway"] = fmt.Sprintf("pid %d", o.pid)
@@ -274,6 +287,8 @@ type bench struct {
 	Duration, Settle time.Duration
 	// ConnectTimeout bounds retries while a path comes up.
 	ConnectTimeout time.Duration
+	// Camera is the built-in camera when it runs, for its trouble counters.
+	Camera *Camera
 	// Proc reads the gateway's CPU and RSS; nil leaves those figures out.
 	Proc *procWatch
 	// Params go into every report.
@@ -313,6 +328,27 @@ func (b *bench) newReport(scenario string) *Report {
 		r.Params["duration"] = b.Duration.String()
 	}
 	return r
+}
+
+// cameraTrouble snapshots the camera's counters (zero without a camera).
+func (b *bench) cameraTrouble() (drops, stalls uint64) {
+	if b.Camera == nil {
+		return 0, 0
+	}
+	return b.Camera.Trouble()
+}
+
+// addCameraTrouble reports what went wrong upstream of the gateway in the window.
+func (b *bench) addCameraTrouble(rep *Report, d0, s0 uint64) {
+	if b.Camera == nil {
+		return
+	}
+	d1, s1 := b.Camera.Trouble()
+	rep.add("camera packets dropped toward the gateway", float64(d1-d0), "packets")
+	rep.add("camera stalls (bench host starved)", float64(s1-s0), "")
+	if d1 > d0 || s1 > s0 {
+		rep.warn("the camera dropped packets or stalled: loss and latency include trouble upstream of the gateway")
+	}
 }
 
 func (b *bench) rtspURLFor(path string) string { return strings.ReplaceAll(b.RTSPURL, "{path}", path) }

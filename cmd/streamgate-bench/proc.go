@@ -14,9 +14,10 @@ import (
 
 // procSample is what /proc tells about the gateway at one instant.
 type procSample struct {
-	At  time.Time
-	CPU time.Duration // utime + stime
-	RSS int64         // resident set size in bytes
+	ticks int // clock ticks per second used
+	At    time.Time
+	CPU   time.Duration // utime + stime
+	RSS   int64         // resident set size in bytes
 }
 
 // procWatch reads the CPU time and RSS of one process (Linux only).
@@ -52,7 +53,7 @@ func (w *procWatch) sample() (procSample, error) {
 	if err != nil {
 		return procSample{}, fmt.Errorf("gateway pid %d: %s: %w", w.PID, base+"status", err)
 	}
-	return procSample{At: at, CPU: cpu, RSS: rss}, nil
+	return procSample{ticks: w.ClkTck, At: at, CPU: cpu, RSS: rss}, nil
 }
 
 // parseStatCPU returns utime+stime (fields 14 and 15 of /proc/PID/stat).
@@ -175,6 +176,43 @@ func parseSNMPRcvbufErrors(snmp string) (uint64, bool) {
 			}
 		}
 		return 0, false
+	}
+	return 0, false
+}
+
+// hostCPU is the host's total busy CPU time so far (/proc/stat, all cores).
+func hostCPU(clkTck int) (time.Duration, bool) {
+	data, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, false
+	}
+	return parseHostBusy(string(data), clkTck)
+}
+
+// parseHostBusy sums the "cpu" line's fields except idle and iowait.
+func parseHostBusy(stat string, clkTck int) (time.Duration, bool) {
+	for line := range strings.Lines(stat) {
+		rest, ok := strings.CutPrefix(line, "cpu ")
+		if !ok {
+			continue
+		}
+		var busy uint64
+		for i, f := range strings.Fields(rest) {
+			v, err := strconv.ParseUint(f, 10, 64)
+			if err != nil {
+				return 0, false
+			}
+			// user nice system idle iowait irq softirq steal guest guest_nice;
+			// guest time is already counted in user.
+			if i == 3 || i == 4 || i >= 8 {
+				continue
+			}
+			busy += v
+		}
+		if clkTck <= 0 {
+			clkTck = 100
+		}
+		return time.Duration(busy) * time.Second / time.Duration(clkTck), true
 	}
 	return 0, false
 }

@@ -76,3 +76,12 @@ func TestParseSNMPRcvbufErrors(t *testing.T) {
 	_, ok = parseSNMPRcvbufErrors("Ip: a\nIp: 1\n")
 	require.False(t, ok)
 }
+
+func TestParseHostBusy(t *testing.T) {
+	stat := "cpu  100 5 50 1000 20 1 2 3 7 0\ncpu0 50 2 25 500 10 0 1 1 0 0\n"
+	busy, ok := parseHostBusy(stat, 100)
+	require.True(t, ok)
+	require.Equal(t, 1610*time.Millisecond, busy) // 100+5+50+1+2+3 ticks
+	_, ok = parseHostBusy("intr 1 2 3\n", 100)
+	require.False(t, ok)
+}

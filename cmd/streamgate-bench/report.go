@@ -80,6 +80,21 @@ func (r *Report) addUsage(u *procUsage, clients int, perWhat string) {
 	r.add("gateway RSS at end", float64(u.RSSEnd)/(1<<20), "MiB")
 }
 
+// addHost adds what the bench tool and the rest of the host used in the
+// window: on a shared machine those cores were not available to the gateway.
+func (r *Report) addHost(self procUsage, hostBusy time.Duration, hostOK bool, gwStart, gwEnd procSample, gwOK bool) {
+	r.add("bench tool CPU total (camera and clients)", self.cores(), "cores")
+	if !hostOK || self.Window <= 0 {
+		return
+	}
+	other := hostBusy - self.CPU
+	if gwOK {
+		other -= gwEnd.CPU - gwStart.CPU
+	}
+	r.add("host CPU busy, all processes", hostBusy.Seconds()/self.Window.Seconds(), "cores")
+	r.add("host CPU used by other processes", max(other, 0).Seconds()/self.Window.Seconds(), "cores")
+}
+
 // addPercentiles adds p50, p99 and max of samples in milliseconds.
 func (r *Report) addPercentiles(name string, samples []float64) {
 	if len(samples) == 0 {

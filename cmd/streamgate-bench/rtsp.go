@@ -43,8 +43,8 @@ type rtspReader struct {
 	firstKey  atomic.Int64 // unix ns of the first keyframe packet
 	keyNotify chan struct{}
 
-	packets, lost, reordered, bytes, libLost atomic.Uint64
-	failed                                   atomic.Pointer[error]
+	packets, lost, reordered, bytes atomic.Uint64
+	failed                          atomic.Pointer[error]
 
 	mu  sync.Mutex
 	lat []float64
@@ -83,7 +83,6 @@ func (b *bench) dialRTSP(id int, path string, proto gortsplib.Protocol, measurin
 				r.playSent.CompareAndSwap(0, time.Now().UnixNano())
 			}
 		},
-		OnPacketsLost:     func(lost uint64) { r.libLost.Add(lost) },
 		UDPReadBufferSize: b.UDPBuffer,
 	}
 	if err := r.c.Start(); err != nil {
@@ -171,6 +170,9 @@ func (r *rtspReader) onPacket(m *description.Media, _ format.Format, pkt *rtp.Pa
 // the path may still be coming up (404 until the camera is pulled).
 func (b *bench) dialRetry(ctx context.Context, id int, path string, proto gortsplib.Protocol, measuring *atomic.Bool) (*rtspReader, error) {
 	deadline := time.Now().Add(b.ConnectTimeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
 	for {
 		r, err := b.dialRTSP(id, path, proto, measuring)
 		if err == nil {
@@ -208,6 +210,9 @@ func (b *bench) runRTSP(ctx context.Context) (*Report, error) {
 	rep.Params["readers"] = fmt.Sprint(b.Readers)
 
 	measuring := &atomic.Bool{}
+	// One deadline for the whole connect phase, however many readers.
+	cctx, ccancel := context.WithTimeout(ctx, b.ConnectTimeout)
+	defer ccancel()
 	readers := make([]*rtspReader, b.Readers)
 	errs := make([]error, b.Readers)
 	sem := make(chan struct{}, connectConcurrency)
@@ -219,7 +224,11 @@ func (b *bench) runRTSP(ctx context.Context) (*Report, error) {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			readers[i], errs[i] = b.dialRetry(ctx, i, b.Path, proto, measuring)
+			if err := cctx.Err(); err != nil {
+				errs[i] = fmt.Errorf("connect phase over (-connect-timeout %s): %w", b.ConnectTimeout, err)
+				return
+			}
+			readers[i], errs[i] = b.dialRetry(cctx, i, b.Path, proto, measuring)
 		}()
 	}
 	wg.Wait()
@@ -252,6 +261,8 @@ func (b *bench) runRTSP(ctx context.Context) (*Report, error) {
 	}
 	startProc, procErr := b.procSample()
 	startSelf, selfErr := b.selfSample()
+	camDrops, camStalls := b.cameraTrouble()
+	hostStart, hostOK := hostCPU(startSelf.ticks)
 	before := make([]readerCounters, len(readers))
 	for i, r := range readers {
 		if r != nil {
@@ -267,6 +278,7 @@ func (b *bench) runRTSP(ctx context.Context) (*Report, error) {
 	window := time.Since(windowStart)
 	endProc, procErr2 := b.procSample()
 	endSelf, selfErr2 := b.selfSample()
+	hostEnd, hostOK2 := hostCPU(startSelf.ticks)
 	if err != nil {
 		return rep, err
 	}
@@ -316,8 +328,9 @@ func (b *bench) runRTSP(ctx context.Context) (*Report, error) {
 	rep.add("readers that died", float64(died), "")
 	rep.add("throughput (all readers)", float64(total.bytes)*8/window.Seconds()/1e6, "Mbit/s")
 	rep.addPercentiles("camera-to-reader latency", lat)
+	b.addCameraTrouble(rep, camDrops, camStalls)
 	if selfErr == nil && selfErr2 == nil {
-		rep.add("bench tool CPU total (camera and clients)", usageBetween(startSelf, endSelf).cores(), "cores")
+		rep.addHost(usageBetween(startSelf, endSelf), hostEnd-hostStart, hostOK && hostOK2, startProc, endProc, b.Proc != nil && procErr == nil && procErr2 == nil)
 	}
 	if procErr == nil && procErr2 == nil && b.Proc != nil {
 		u := usageBetween(startProc, endProc)

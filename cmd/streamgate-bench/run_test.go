@@ -31,7 +31,7 @@ func TestScenarios(t *testing.T) {
 	require.NoError(t, cam.Start())
 	t.Cleanup(cam.Close)
 
-	yaml := gatewayYAML("127.0.0.1:0", "127.0.0.1:0", "", "", "bench", cam.URL(), 200*time.Millisecond, time.Second)
+	yaml := gatewayYAML("127.0.0.1:0", "127.0.0.1:0", "", "", "bench", cam.URL(), 200*time.Millisecond, time.Second, 0)
 	conf, err := gateway.ParseConfig("bench.yml", []byte(yaml), nil)
 	require.NoError(t, err, yaml)
 	g := &gateway.Gateway{Config: conf, Logger: logger}

@@ -28,6 +28,8 @@ const (
 	stampMinFUA   = 2 + 3 + 24 // FU indicator+header, SEI type+size, payload
 	naluTypeIDR   = byte(h264.NALUTypeIDR)
 	naluTypeSPS   = byte(h264.NALUTypeSPS)
+	naluTypePPS   = byte(h264.NALUTypePPS)
+	naluTypeAUD   = byte(h264.NALUTypeAccessUnitDelimiter)
 )
 
 // makeStampSEI returns an SEI NAL unit carrying t. padding > 0 appends a
