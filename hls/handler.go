@@ -123,6 +123,9 @@ func (s *Server) ServeHLS(w http.ResponseWriter, r *http.Request, path, file str
 	}()
 
 	res, ok := s.handle(r, m, file)
+	if ok && res != nil && res.status == http.StatusBadRequest && kind == fileMediaPlaylist {
+		res, ok = s.expiredReload(r, m, file, res)
+	}
 	switch {
 	case !ok:
 		return // the client went away
@@ -190,6 +193,43 @@ func (s *Server) handle(r *http.Request, m *muxer, file string) (*recorder, bool
 		}
 	}
 	return rec, true
+}
+
+// expiredReload answers a blocking playlist reload for a segment that has
+// already left the playlist (a viewer that fell behind) with the current
+// playlist, as the LL-HLS spec wants, where gohlslib answers 400. A request
+// for a segment too far ahead keeps its 400.
+func (s *Server) expiredReload(r *http.Request, m *muxer, file string, bad *recorder) (*recorder, bool) {
+	q := r.URL.Query()
+	msn, err := strconv.ParseUint(q.Get("_HLS_msn"), 10, 64)
+	if err != nil {
+		return bad, true
+	}
+	plain := r.Clone(r.Context())
+	for _, k := range []string{"_HLS_msn", "_HLS_part", "_HLS_skip"} {
+		q.Del(k)
+	}
+	plain.URL.RawQuery = q.Encode()
+	res, ok := s.handle(plain, m, file)
+	if !ok || res == nil || res.status != http.StatusOK {
+		return res, ok
+	}
+	if first, found := mediaSequence(res.body.Bytes()); found && msn < first {
+		return res, true
+	}
+	return bad, true
+}
+
+// mediaSequence reads EXT-X-MEDIA-SEQUENCE from a media playlist.
+func mediaSequence(playlist []byte) (uint64, bool) {
+	const tag = "#EXT-X-MEDIA-SEQUENCE:"
+	for _, line := range strings.Split(string(playlist), "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), tag); ok {
+			n, err := strconv.ParseUint(v, 10, 64)
+			return n, err == nil
+		}
+	}
+	return 0, false
 }
 
 // writeMuxerError answers a request no muxer can serve.

@@ -107,3 +107,29 @@ func TestPlaylistRules(t *testing.T) {
 		})
 	}
 }
+
+// TestExpiredBlockingReload: a viewer that fell behind asks to block for a
+// segment that has left the playlist; it gets the current playlist (as the
+// LL-HLS spec wants) instead of gohlslib's 400. A request too far ahead
+// keeps its 400.
+func TestExpiredBlockingReload(t *testing.T) {
+	clip := clips.get(t, clipFPS)
+	h := newTestHub(t)
+	s := newTestServer(t, h, Settings{Variant: VariantLowLatency})
+	src := publishClip(t, h, "live/cam", clip)
+	src.live(15 * time.Second)
+	url := "/live/cam/video1_stream.m3u8"
+
+	pl, _ := mediaPlaylist(t, s, url)
+	deadline := time.Now().Add(testDeadline)
+	for pl.MediaSequence == 0 {
+		require.True(t, time.Now().Before(deadline), "the media sequence does not advance")
+		pl, _ = mediaPlaylist(t, s, url+"?_HLS_msn="+strconv.Itoa(pl.MediaSequence+len(pl.Segments)))
+	}
+	res := get(t, s, url+"?_HLS_msn=0&_HLS_part=0")
+	require.Equal(t, 200, res.Code, res.Body.String())
+	require.Contains(t, res.Body.String(), "#EXT-X-MEDIA-SEQUENCE:")
+
+	res = get(t, s, url+"?_HLS_msn="+strconv.Itoa(pl.MediaSequence+len(pl.Segments)+10))
+	require.Equal(t, 400, res.Code, "a segment far in the future stays a bad request")
+}

@@ -253,6 +253,16 @@ func (ses *session) close(reason error) {
 	ses.wg.Wait()
 	if p != nil {
 		p.Release()
-		ses.logger().Info("session closed", "reason", reason)
+		attrs := []any{"reason", reason}
+		if n := ses.writeErrors.Load(); n > 0 {
+			// Packets gortsplib could not queue for a client too slow to take them.
+			attrs = append(attrs, "dropped", n)
+		}
+		if r != nil {
+			if n := r.Dropped(); n > 0 {
+				attrs = append(attrs, "droppedInHub", n)
+			}
+		}
+		ses.logger().Info("session closed", attrs...)
 	}
 }
