@@ -19,7 +19,7 @@ const (
 // the REST API, /metrics and the HTTP request counter.
 func (g *Gateway) httpRoutes() web.APIRoutes {
 	m := newMetrics(g)
-	return web.APIRoutes{API: apiView{g}, Metrics: m, MetricsHandler: m.handler()}
+	return web.APIRoutes{API: apiView{g}, Metrics: m, MetricsHandler: m.handler(), Auth: g.auth}
 }
 
 // apiView answers the REST API from the hub, the pulls and the outputs.

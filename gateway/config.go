@@ -37,6 +37,9 @@ type Config struct {
 	HLS HLSConfig
 	// WebRTC configures WHEP viewers and WHIP publishers.
 	WebRTC WebRTCConfig
+	// Auth is who may read, publish, use the API and scrape metrics, over
+	// every protocol.
+	Auth AuthConfig
 	// PathDefaults holds the values every path inherits unless it sets the key.
 	PathDefaults PathConfig
 	// Paths maps each path name (exact or pattern) to its resolved settings.
@@ -266,6 +269,7 @@ func DefaultConfig() *Config {
 			ICEServers:      []string{},
 			AdditionalHosts: []string{},
 		},
+		Auth:         defaultAuthConfig(),
 		PathDefaults: defaultPathConfig(),
 		Paths:        map[string]*PathConfig{},
 	}
@@ -334,6 +338,7 @@ func (c *Config) Clone() *Config {
 	n.HTTP.TrustedProxies = append([]string(nil), c.HTTP.TrustedProxies...)
 	n.WebRTC.ICEServers = append([]string(nil), c.WebRTC.ICEServers...)
 	n.WebRTC.AdditionalHosts = append([]string(nil), c.WebRTC.AdditionalHosts...)
+	n.Auth = c.Auth.clone()
 	n.PathOrder = append([]string(nil), c.PathOrder...)
 	n.Paths = make(map[string]*PathConfig, len(c.Paths))
 	for k, p := range c.Paths {

@@ -46,6 +46,9 @@ func (l *loader) applyEnvVar(name, val string) {
 		}
 	}
 	switch section {
+	case "AUTH":
+		l.errorf("", p, "the auth section cannot be set from the environment: expected users, permissions and JWT settings in the config file")
+		return
 	case "PATHDEFAULTS":
 		if f, ok := findPathFieldUpper(key); ok {
 			full := join("pathDefaults", f.key)

@@ -114,11 +114,11 @@ func findSection(name string) (configSection, bool) {
 
 // topKeys are the keys of the top-level mapping, in file order.
 var topKeys = func() []string {
-	keys := make([]string, 0, len(sections)+2)
+	keys := make([]string, 0, len(sections)+3)
 	for _, s := range sections {
 		keys = append(keys, s.name)
 	}
-	return append(keys, "pathDefaults", "paths")
+	return append(keys, "auth", "pathDefaults", "paths")
 }()
 
 func sectionKeys(fields []sectionField) []string {

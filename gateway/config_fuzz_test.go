@@ -16,6 +16,8 @@ func FuzzParseConfig(f *testing.F) {
 	f.Add("paths:\n  cams/{name}:\n    source: rtsp://origin/{name}\n  \"{a}/{b}\":\n    source: rtsps://{a}/{b}\n    sourceSkipVerify: true\n", "")
 	f.Add("paths:\n  cam1:\n    source: rtsp//x\n", "STREAMGATE_RTSP_ADDRESS=:9554\nSTREAMGATE_NOPE=1")
 	f.Add("a: &x {b: *x}\n", "")
+	f.Add("auth:\n  anonymous: [{action: read, path: \"cams/*\", ips: [10.0.0.0/8]}]\n  users:\n    - name: a\n      password: \"$2a$04$abcdefghijklmnopqrstuuCZdDZyNzDqzVYbDYY8eDDqzoZ/gnE8i\"\n      permissions: [{action: api}]\n  failures: {delay: 0}\n", "")
+	f.Add("auth:\n  users: [{name: a, password: x}]\n", "STREAMGATE_AUTH_X=1")
 	f.Add("paths:\n  null:\n  ~:\n  true:\n  1:\n", "")
 	f.Fuzz(func(t *testing.T, data, env string) {
 		envs := strings.Split(env, "\n")

@@ -12,8 +12,9 @@ import (
 // redactedMark replaces passwords in Redacted and String.
 const redactedMark = "***"
 
-// Redacted returns a copy of c with passwords and the passwords in source
-// URLs replaced by "***" (rtsp://user:***@host/…), for logs.
+// Redacted returns a copy of c with passwords, password hashes, digestHA1
+// values and the passwords in source URLs replaced by "***"
+// (rtsp://user:***@host/…), for logs.
 func (c *Config) Redacted() *Config {
 	n := c.Clone()
 	if n.WebRTC.ICECredential != "" {
@@ -22,6 +23,7 @@ func (c *Config) Redacted() *Config {
 	if n.WebRTC.ICESecret != "" {
 		n.WebRTC.ICESecret = "***"
 	}
+	n.Auth.redact()
 	redactPath(&n.PathDefaults)
 	for _, p := range n.Paths {
 		if p != nil {
@@ -75,9 +77,9 @@ func (c *Config) String() string {
 }
 
 // MarshalYAML returns c as a config file that ParseConfig reads back to
-// the same Config: every log, rtsp and pathDefaults key, and for each path
-// its source plus the keys that differ from pathDefaults. Secrets are
-// included; use String for logs.
+// the same Config: every key of the sections, auth and pathDefaults, and
+// for each path its source plus the keys that differ from pathDefaults.
+// Secrets are included; use String for logs.
 func (c *Config) MarshalYAML() ([]byte, error) {
 	// Written by hand rather than with yaml.Marshal: every string is double
 	// quoted, so no value can change type or lose whitespace on the way back.
@@ -91,6 +93,7 @@ func (c *Config) MarshalYAML() ([]byte, error) {
 	for _, sec := range sections {
 		section(sec.name, sec.fields)
 	}
+	c.marshalAuth(&b)
 	defaults := c.PathDefaults
 	b.WriteString("pathDefaults:\n")
 	for _, f := range pathFields {

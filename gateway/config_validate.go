@@ -47,6 +47,7 @@ func (c *Config) validate(pf func(string) pos) []error {
 	v.hls()
 	v.webrtc()
 	v.listeners()
+	v.auth()
 	v.path("pathDefaults", &c.PathDefaults, true)
 	v.paths()
 	return v.errs

@@ -92,6 +92,8 @@ func (l *loader) decodeFile(data []byte) {
 			return
 		}
 		switch key {
+		case "auth":
+			l.auth(v, kp)
 		case "pathDefaults":
 			l.prov["pathDefaults"] = kp
 			l.pathBody(v, "pathDefaults", kp, &l.cfg.PathDefaults, nil)

@@ -10,9 +10,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/bluenviron/gortsplib/v5/pkg/auth"
+	rtspauth "github.com/bluenviron/gortsplib/v5/pkg/auth"
 	"github.com/bluenviron/gortsplib/v5/pkg/description"
 
+	"github.com/streamgate/streamgate/auth"
 	"github.com/streamgate/streamgate/gateway/hub"
 	"github.com/streamgate/streamgate/gateway/rtspserver"
 	"github.com/streamgate/streamgate/hls"
@@ -32,6 +33,7 @@ type Gateway struct {
 	// Logger receives every log line. Defaults to slog.Default().
 	Logger *slog.Logger
 
+	auth  *auth.Authorizer
 	hub   *hub.Hub
 	rtsp  *rtspserver.Server
 	hls   *hls.Server
@@ -50,6 +52,17 @@ func (g *Gateway) Start() error {
 	}
 	conf := g.Config
 
+	// The Authorizer comes first and goes last: every server asks it.
+	authz, err := auth.New(conf.Auth.AuthorizerConfig(), g.Logger.With("component", "auth"))
+	if err != nil {
+		return fmt.Errorf("auth: %w", err)
+	}
+	g.auth = authz
+	if len(conf.Auth.Users) > 0 || conf.Auth.JWT.JWKSURL != "" || len(conf.Auth.Anonymous) == 0 {
+		g.Logger.Info("authentication on", "users", len(conf.Auth.Users),
+			"jwt", conf.Auth.JWT.JWKSURL != "", "anonymousRules", len(conf.Auth.Anonymous))
+	}
+
 	g.hub = &hub.Hub{
 		Resolve:   g.resolve,
 		NewSource: g.newSource,
@@ -57,7 +70,7 @@ func (g *Gateway) Start() error {
 		Logger:    g.Logger,
 	}
 	if err := g.hub.Start(); err != nil {
-		g.hub.Close()
+		g.Close()
 		return err
 	}
 
@@ -70,6 +83,7 @@ func (g *Gateway) Start() error {
 		WriteQueueSize: rc.WriteQueueSize,
 		AuthMethods:    authMethods(rc.AuthMethods),
 		Paths:          g.hub,
+		Authorizer:     g.auth,
 		Credentials:    g.credentials,
 		Logger:         g.Logger.With("component", "rtsp"),
 	}
@@ -83,14 +97,14 @@ func (g *Gateway) Start() error {
 	if rc.TLSEnabled() {
 		tc, err := g.certificate("rtsp", rc.ServerCert, rc.ServerKey)
 		if err != nil {
-			g.hub.Close()
+			g.Close()
 			return err
 		}
 		g.rtsp.RTSPSAddress = rc.RTSPSAddress
 		g.rtsp.TLSConfig = tc
 	}
 	if err := g.rtsp.Start(); err != nil {
-		g.hub.Close()
+		g.Close()
 		return err
 	}
 
@@ -135,6 +149,7 @@ func (g *Gateway) Start() error {
 		Paths:             g,
 		HLS:               g.hls,
 		WebRTC:            g.webrtcOrNil(),
+		Auth:              g.auth,
 		AllowOrigins:      hc.AllowOrigins,
 		TrustedProxies:    hc.TrustedProxies,
 		ReadHeaderTimeout: hc.ReadHeaderTimeout,
@@ -212,7 +227,7 @@ func (g *Gateway) hlsSettings(name string) hls.Settings {
 }
 
 // Close stops the servers first (readers are told and disconnected), then
-// the sources. It is idempotent.
+// the sources, then the Authorizer's JWKS refresh. It is idempotent.
 func (g *Gateway) Close() {
 	if g.web != nil {
 		g.web.Close()
@@ -228,6 +243,9 @@ func (g *Gateway) Close() {
 	}
 	if g.hub != nil {
 		g.hub.Close()
+	}
+	if g.auth != nil {
+		g.auth.Close()
 	}
 }
 
@@ -316,14 +334,14 @@ func (g *Gateway) credentials(name string) (read, publish rtspserver.Credentials
 		rtspserver.Credentials{User: pc.PublishUser, Pass: pc.PublishPass}
 }
 
-func authMethods(names []string) []auth.VerifyMethod {
-	var out []auth.VerifyMethod
+func authMethods(names []string) []rtspauth.VerifyMethod {
+	var out []rtspauth.VerifyMethod
 	for _, n := range names {
 		switch n {
 		case "basic":
-			out = append(out, auth.VerifyMethodBasic)
+			out = append(out, rtspauth.VerifyMethodBasic)
 		case "digest":
-			out = append(out, auth.VerifyMethodDigestMD5)
+			out = append(out, rtspauth.VerifyMethodDigestMD5)
 		}
 	}
 	return out

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/streamgate/streamgate/auth"
 )
 
 // API is what the REST API needs to know about paths; the gateway
@@ -151,6 +153,9 @@ type APIRoutes struct {
 	// MetricsHandler serves GET /metrics (Prometheus exposition); nil
 	// leaves /metrics 404.
 	MetricsHandler http.Handler
+	// Auth judges /api (action api) and /metrics (action metrics); nil
+	// lets everyone in.
+	Auth Authorizer
 }
 
 // Mount registers /api/..., /metrics and the request counter on r.
@@ -159,13 +164,14 @@ func (a APIRoutes) Mount(r *gin.Engine) {
 		r.Use(CountRequests(a.Metrics))
 	}
 	if a.MetricsHandler != nil {
+		guard := requireAction(a.Auth, auth.ActionMetrics, textFail)
 		h := gin.WrapH(a.MetricsHandler)
-		r.GET("/metrics", h)
-		r.HEAD("/metrics", h)
+		r.GET("/metrics", guard, h)
+		r.HEAD("/metrics", guard, h)
 	}
-	serve := a.serveAPI
-	r.Any("/api", serve)
-	r.Any("/api/*rest", serve)
+	guard := requireAction(a.Auth, auth.ActionAPI, apiFail)
+	r.Any("/api", guard, a.serveAPI)
+	r.Any("/api/*rest", guard, a.serveAPI)
 }
 
 // serveAPI routes one request under /api through apiRoutes.

@@ -49,6 +49,9 @@ func accessLog(log *slog.Logger) gin.HandlerFunc {
 			slog.String("remote", c.ClientIP()),
 			slog.Int("bytes", max(c.Writer.Size(), 0)),
 		}
+		if err, ok := c.Get(authErrorKey); ok && err != nil {
+			attrs = append(attrs, slog.Any("authError", err))
+		}
 		if q := c.Request.URL.RawQuery; q != "" {
 			// LL-HLS blocking reloads differ only by their query.
 			attrs = append(attrs, slog.String("query", redactQuery(q)))

@@ -142,7 +142,7 @@ func (p *pages) render(c *gin.Context, status int, name string, data pageData) {
 func (s *Server) listPage(c *gin.Context) {
 	data := newPageData(c.Request.URL.Path, "streamgate")
 	if s.Paths != nil {
-		for _, p := range s.Paths.Paths() {
+		for _, p := range s.readable(c, s.Paths.Paths()) {
 			data.Paths = append(data.Paths, newPathView(p))
 		}
 	}

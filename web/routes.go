@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/streamgate/streamgate/auth"
 )
 
 // The routing table. Fixed routes are registered on the engine; everything
@@ -21,6 +23,9 @@ import (
 //	GET  /{path}                  301 to "{last segment}/" when the path exists
 //	GET  /{path}/{file.ext}       HLS.ServeHLS(path, file), with CORS; OPTIONS is the preflight
 //	     /{path}/whep, /whip      later: WebRTC, dispatched here on the last segment
+//
+// Pages of a path, media and WHEP need read on the path, WHIP publish
+// (auth.go); the list, health probes and assets need nothing.
 //
 // First segments api, metrics, healthz, readyz and assets are never paths,
 // in any letter case. "..", "//", '\', control characters and encoded '/'
@@ -111,6 +116,11 @@ func (s *Server) dispatch(c *gin.Context) {
 		c.String(http.StatusMethodNotAllowed, "405 method not allowed\n")
 		return
 	}
+	if t.kind == targetPlayer || t.kind == targetBare {
+		if !authorizeRequest(c, s.Auth, auth.ActionRead, t.path, textFail) {
+			return
+		}
+	}
 	switch t.kind {
 	case targetList:
 		s.listPage(c)
@@ -127,6 +137,9 @@ func (s *Server) dispatch(c *gin.Context) {
 func (s *Server) media(c *gin.Context, path, file string) {
 	markMedia(c)
 	if !cors(c, s.origins) {
+		return
+	}
+	if !authorizeRequest(c, s.Auth, auth.ActionRead, path, textFail) {
 		return
 	}
 	if m := c.Request.Method; m != http.MethodGet && m != http.MethodHead {
@@ -148,6 +161,15 @@ func (s *Server) media(c *gin.Context, path, file string) {
 func (s *Server) webrtc(c *gin.Context, t target) {
 	markMedia(c)
 	if !corsWith(c, s.origins, webrtcCORS) {
+		return
+	}
+	// Decided before the body is read: a refused client learns nothing
+	// about its SDP.
+	action := auth.ActionRead
+	if t.kind == targetWHIP {
+		action = auth.ActionPublish
+	}
+	if !authorizeRequest(c, s.Auth, action, t.path, textFail) {
 		return
 	}
 	if s.WebRTC == nil {

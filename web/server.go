@@ -90,6 +90,9 @@ type Server struct {
 	HLS HLS
 	// WebRTC serves WHEP and WHIP; nil answers 404 to them.
 	WebRTC WebRTC
+	// Auth judges player pages, HLS, WHEP (read) and WHIP (publish); nil
+	// lets everyone in. The API and /metrics are guarded by APIRoutes.Auth.
+	Auth Authorizer
 	// AllowOrigins are the origins allowed to fetch playlists and media
 	// cross-origin (CORS); defaults to ["*"].
 	AllowOrigins []string

@@ -8,8 +8,8 @@ import (
 
 	"github.com/bluenviron/gortsplib/v5"
 	"github.com/bluenviron/gortsplib/v5/pkg/base"
-	"github.com/bluenviron/gortsplib/v5/pkg/liberrors"
 
+	"github.com/streamgate/streamgate/auth"
 	"github.com/streamgate/streamgate/gateway/hub"
 )
 
@@ -27,10 +27,19 @@ type connState struct {
 	hasSes bool
 	// sesHdr says the request named a session (a Session header).
 	sesHdr bool
+	// refused says authorize refused the request: its response must not
+	// hand out the session gortsplib created for a refused SETUP.
+	refused bool
+	// nonce is the Digest nonce of the connection's challenges.
+	nonce string
 }
 
 func (h *handler) OnConnOpen(ctx *gortsplib.ServerHandlerOnConnOpenCtx) {
-	ctx.Conn.SetUserData(&connState{})
+	nonce, err := auth.NewNonce()
+	if err != nil {
+		h.s.Logger.Warn("no Digest nonce for an RTSP connection: Digest is not offered to it", "error", err)
+	}
+	ctx.Conn.SetUserData(&connState{nonce: nonce})
 	h.s.Logger.Debug("rtsp connection opened", "remote", ctx.Conn.NetConn().RemoteAddr().String())
 }
 
@@ -46,6 +55,7 @@ func (h *handler) OnRequest(c *gortsplib.ServerConn, req *base.Request) {
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
 	cs.method = req.Method
+	cs.refused = false
 	cs.hasSes = false
 	cs.sesHdr = len(req.Header["Session"]) != 0
 	if ss := c.Session(); ss != nil {
@@ -65,6 +75,10 @@ func (h *handler) OnResponse(c *gortsplib.ServerConn, res *base.Response) {
 	}
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
+	if cs.refused {
+		delete(res.Header, "Session")
+		return
+	}
 	if res.StatusCode == base.StatusNotImplemented && !cs.sesHdr && needsSession(cs.method) {
 		res.StatusCode = base.StatusSessionNotFound
 		res.StatusMessage = ""
@@ -157,29 +171,10 @@ func failure(err error) (*base.Response, error) {
 	return res, err
 }
 
-// authorize checks the request's credentials against the path's.
-func (h *handler) authorize(c *gortsplib.ServerConn, req *base.Request, path string, publish bool) (*base.Response, error) {
-	if h.s.Credentials == nil {
-		return nil, nil
-	}
-	read, pub := h.s.Credentials(path)
-	want := read
-	if publish {
-		want = pub
-	}
-	if want.User == "" {
-		return nil, nil
-	}
-	if c.VerifyCredentials(req, want.User, want.Pass) {
-		return nil, nil
-	}
-	return &base.Response{StatusCode: base.StatusUnauthorized}, liberrors.ErrServerAuth{}
-}
-
 func (h *handler) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.Response, *gortsplib.ServerStream, error) {
 	name := pathName(ctx.Path)
-	if res, err := h.authorize(ctx.Conn, ctx.Request, name, false); res != nil {
-		return res, nil, err
+	if res := h.authorize(ctx.Conn, ctx.Request, name, auth.ActionRead); res != nil {
+		return res, nil, nil
 	}
 	p, err := h.s.Paths.Acquire(name)
 	if err != nil {
@@ -212,8 +207,8 @@ func (h *handler) serverOf(c *gortsplib.ServerConn) *gortsplib.Server {
 
 func (h *handler) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*base.Response, error) {
 	name := pathName(ctx.Path)
-	if res, err := h.authorize(ctx.Conn, ctx.Request, name, true); res != nil {
-		return res, err
+	if res := h.authorize(ctx.Conn, ctx.Request, name, auth.ActionPublish); res != nil {
+		return res, nil
 	}
 	ses := sessionOf(ctx.Session)
 	if err := ses.announce(name); err != nil {
@@ -227,8 +222,8 @@ func (h *handler) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Respons
 		return &base.Response{StatusCode: base.StatusOK}, nil, nil
 	}
 	name := pathName(ctx.Path)
-	if res, err := h.authorize(ctx.Conn, ctx.Request, name, false); res != nil {
-		return res, nil, err
+	if res := h.authorize(ctx.Conn, ctx.Request, name, auth.ActionRead); res != nil {
+		return res, nil, nil
 	}
 	multicast := ctx.Transport != nil && ctx.Transport.Protocol == gortsplib.ProtocolUDPMulticast
 	if multicast && h.s.MulticastIPRange == "" {

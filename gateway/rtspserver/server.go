@@ -15,8 +15,9 @@ import (
 	"time"
 
 	"github.com/bluenviron/gortsplib/v5"
-	"github.com/bluenviron/gortsplib/v5/pkg/auth"
+	rtspauth "github.com/bluenviron/gortsplib/v5/pkg/auth"
 
+	"github.com/streamgate/streamgate/auth"
 	"github.com/streamgate/streamgate/gateway/hub"
 )
 
@@ -25,8 +26,15 @@ type Paths interface {
 	Acquire(name string) (*hub.Path, error)
 }
 
-// Credentials are the user and password a path asks of readers or
-// publishers; an empty User means anonymous access.
+// Authorizer decides who may read (DESCRIBE, SETUP) and publish
+// (ANNOUNCE); the gateway passes its *auth.Authorizer.
+type Authorizer interface {
+	Authorize(ctx context.Context, req auth.Request) (auth.Decision, *auth.Identity, error)
+}
+
+// Credentials are the user and password a path asks of RTSP readers or
+// publishers (the legacy per-path readUser/publishUser keys); an empty
+// User means the path asks for none.
 type Credentials struct {
 	User string
 	Pass string
@@ -57,12 +65,18 @@ type Server struct {
 	WriteQueueSize int
 	// ReaderQueueSize is each reader's queue of units in the hub. Defaults to 4096.
 	ReaderQueueSize int
-	// AuthMethods are the accepted authentication schemes. Defaults to Basic and Digest.
-	AuthMethods []auth.VerifyMethod
+	// AuthMethods are the accepted authentication schemes, offered in
+	// every challenge. Defaults to Basic and Digest.
+	AuthMethods []rtspauth.VerifyMethod
 	// Paths resolves path names. Required.
 	Paths Paths
-	// Credentials returns the read and publish credentials of a path.
-	// Nil means every path is open.
+	// Authorizer judges every DESCRIBE and SETUP (read) and ANNOUNCE
+	// (publish). Nil lets every request in that Credentials does not stop.
+	Authorizer Authorizer
+	// Credentials returns a path's legacy read and publish credentials.
+	// Where a path has them, a request is let in with exactly those
+	// credentials, or when the Authorizer allows it for an authenticated
+	// user; being allowed anonymously is not enough. Nil: no path has any.
 	Credentials func(path string) (read, publish Credentials)
 	// Logger receives the server's logs. Defaults to slog.Default().
 	Logger *slog.Logger
@@ -112,7 +126,7 @@ func (s *Server) Start() error {
 		s.ReaderQueueSize = 4096
 	}
 	if len(s.AuthMethods) == 0 {
-		s.AuthMethods = []auth.VerifyMethod{auth.VerifyMethodBasic, auth.VerifyMethodDigestMD5}
+		s.AuthMethods = []rtspauth.VerifyMethod{rtspauth.VerifyMethodBasic, rtspauth.VerifyMethodDigestMD5}
 	}
 	s.streams = make(map[streamKey]*gortsplib.ServerStream)
 	s.feeds = make(map[*hub.Stream]*multicastFeed)

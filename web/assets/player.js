@@ -20,6 +20,18 @@
     }
   };
 
+  // A page opened with ?token=<jwt> (for viewers that cannot send an
+  // Authorization header) passes the token on to every request it makes:
+  // WHEP, the HLS playlist and, through hls.js's loaders, every playlist
+  // reload, segment and part, whose URLs come from the playlist without it.
+  var token = new URLSearchParams(window.location.search).get('token');
+  function withToken(url) {
+    if (!token) return url;
+    var u = new URL(url, window.location.href);
+    if (!u.searchParams.has('token')) u.searchParams.set('token', token);
+    return u.href;
+  }
+
   var modes = {
     auto: startAuto,
     webrtc: function (video, ui) { return startWebRTC(video, ui, null); },
@@ -51,7 +63,7 @@
   // startWebRTC plays the path over WHEP. fallback(why), when given, is
   // called once if the connection fails or no frame arrives in time.
   function startWebRTC(video, ui, fallback) {
-    var endpoint = video.getAttribute('data-whep') || 'whep';
+    var endpoint = withToken(video.getAttribute('data-whep') || 'whep');
     var pc = new RTCPeerConnection();
     // Exposed for diagnostics and tests: the connection, and when the offer
     // was posted and the first frame shown (performance.now() times).
@@ -117,7 +129,7 @@
           });
         }
         var loc = res.headers.get('Location');
-        if (loc) resource = new URL(loc, new URL(endpoint, window.location.href)).href;
+        if (loc) resource = withToken(new URL(loc, new URL(endpoint, window.location.href)).href);
         var servers = iceServersFromLink(res.headers.get('Link'));
         if (servers.length) pc.setConfiguration({ iceServers: servers });
         return res.text();
@@ -199,7 +211,9 @@
   // ---- HLS -----------------------------------------------------------------
 
   function startHLS(video, ui) {
-    var src = video.getAttribute('data-hls') || 'index.m3u8';
+    // Native HLS (Safari) gets the token on the playlist only: segments
+    // need Basic credentials or an anonymous read there.
+    var src = withToken(video.getAttribute('data-hls') || 'index.m3u8');
     if (window.Hls && window.Hls.isSupported()) return startHlsJs(video, ui, src);
     if (video.canPlayType('application/vnd.apple.mpegurl')) return startNativeHLS(video, ui, src);
     ui.status('This browser cannot play HLS.');
@@ -217,10 +231,15 @@
 
     function create() {
       retryTimer = null;
-      hls = new Hls({
+      var config = {
         lowLatencyMode: true,
         backBufferLength: 30
-      });
+      };
+      if (token) {
+        config.xhrSetup = function (xhr, url) { xhr.open('GET', withToken(url), true); };
+        config.fetchSetup = function (context, init) { return new Request(withToken(context.url), init); };
+      }
+      hls = new Hls(config);
       hls.on(Hls.Events.MANIFEST_PARSED, function () {
         ui.status('starting…');
         play(video, ui);
