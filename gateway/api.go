@@ -37,7 +37,7 @@ func (a apiView) Paths() []web.PathStatus {
 
 // Path describes one path by its exact name.
 func (a apiView) Path(name string) (web.PathStatus, bool) {
-	pc, ok := a.g.Config.MatchPath(name)
+	pc, ok := a.g.conf().MatchPath(name)
 	if !ok {
 		return web.PathStatus{}, false
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"strings"
 	"time"
 
@@ -40,6 +41,7 @@ type Gateway struct {
 	rtc   *webrtc.Server
 	web   *web.Server
 	pulls pulls
+	live  liveConfig
 }
 
 // Start builds and starts every component; on error nothing keeps running.
@@ -212,14 +214,15 @@ func iceServers(wc WebRTCConfig) []webrtc.ICEServer {
 }
 
 func (g *Gateway) hlsSettings(name string) hls.Settings {
-	hc := g.Config.HLS
+	conf := g.conf()
+	hc := conf.HLS
 	s := hls.Settings{
 		SegmentCount:    hc.SegmentCount,
 		SegmentDuration: hc.SegmentDuration,
 		PartDuration:    hc.PartDuration,
 		IdleClose:       hc.IdleClose,
 	}
-	if pc, ok := g.Config.MatchPath(name); ok {
+	if pc, ok := conf.MatchPath(name); ok {
 		s.Variant = pc.HLSVariant
 		s.AlwaysOn = pc.HLSAlwaysOn
 	}
@@ -269,12 +272,14 @@ func (g *Gateway) RTSPSAddr() net.Addr { return g.rtsp.TLSAddr() }
 
 // Run starts the gateway, serves until ctx ends, then shuts down within
 // ShutdownTimeout.
-func Run(ctx context.Context, conf *Config, logger *slog.Logger) error {
+func Run(ctx context.Context, conf *Config, logger *slog.Logger, reload <-chan os.Signal) error {
 	g := &Gateway{Config: conf, Logger: logger}
 	if err := g.Start(); err != nil {
 		return err
 	}
+	stopReloads := g.serveReloads(ctx, reload)
 	<-ctx.Done()
+	stopReloads()
 	g.Logger.Info("shutting down")
 	done := make(chan struct{})
 	go func() {
@@ -290,7 +295,7 @@ func Run(ctx context.Context, conf *Config, logger *slog.Logger) error {
 }
 
 func (g *Gateway) resolve(name string) (hub.PathConf, bool) {
-	pc, ok := g.Config.MatchPath(name)
+	pc, ok := g.conf().MatchPath(name)
 	if !ok {
 		return hub.PathConf{}, false
 	}
@@ -326,7 +331,7 @@ func alwaysOn(conf *Config) []string {
 }
 
 func (g *Gateway) credentials(name string) (read, publish rtspserver.Credentials) {
-	pc, ok := g.Config.MatchPath(name)
+	pc, ok := g.conf().MatchPath(name)
 	if !ok {
 		return read, publish
 	}
@@ -349,7 +354,7 @@ func authMethods(names []string) []rtspauth.VerifyMethod {
 
 // newSource builds the source the hub runs for a path.
 func (g *Gateway) newSource(p *hub.Path) hub.Runner {
-	pc, ok := g.Config.MatchPath(p.Name())
+	pc, ok := g.conf().MatchPath(p.Name())
 	if !ok {
 		return nil
 	}

@@ -39,7 +39,7 @@ func TestDemoWithFFmpeg(t *testing.T) {
 
 	t.Run("ffmpeg decodes 3s", func(t *testing.T) {
 		cmd := exec.CommandContext(ctx, "ffmpeg", "-nostdin", "-rtsp_transport", "tcp", "-i", url,
-			"-t", "3", "-fps_mode", "passthrough", "-loglevel", "error", "-f", "null", "-")
+			"-t", "3", "-fps_mode", "passthrough", "-enc_time_base", "-1", "-loglevel", "error", "-f", "null", "-")
 		var stderr bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &stderr, &stderr
 		err := cmd.Run()

@@ -53,8 +53,9 @@ func (g *Gateway) Paths() []web.PathInfo {
 func (g *Gateway) pathConfigs() []*PathConfig {
 	seen := map[string]bool{}
 	var out []*PathConfig
-	for _, name := range g.Config.PathOrder {
-		pc := g.Config.Paths[name]
+	conf := g.conf()
+	for _, name := range conf.PathOrder {
+		pc := conf.Paths[name]
 		if pc == nil || pc.Pattern {
 			continue
 		}
@@ -65,7 +66,7 @@ func (g *Gateway) pathConfigs() []*PathConfig {
 		if seen[name] {
 			continue
 		}
-		if pc, ok := g.Config.MatchPath(name); ok {
+		if pc, ok := conf.MatchPath(name); ok {
 			out = append(out, pc)
 		}
 	}
@@ -74,7 +75,7 @@ func (g *Gateway) pathConfigs() []*PathConfig {
 
 // Path describes one path by its exact name; pattern instances exist only while in use.
 func (g *Gateway) Path(name string) (web.PathInfo, bool) {
-	pc, ok := g.Config.MatchPath(name)
+	pc, ok := g.conf().MatchPath(name)
 	if !ok {
 		return web.PathInfo{}, false
 	}

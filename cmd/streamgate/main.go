@@ -65,7 +65,11 @@ func run(args []string, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := gateway.Run(ctx, conf, logger); err != nil {
+	// SIGHUP applies the config file again; so does a change of the file.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	if err := gateway.Run(ctx, conf, logger, hup); err != nil {
 		logger.Error("streamgate stopped", "error", err)
 		return exitFailed
 	}

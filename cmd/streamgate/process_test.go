@@ -57,7 +57,7 @@ func TestProcess(t *testing.T) {
 		ctx := procCtx(t)
 		p := startWithConfig(t, ctx, bin)
 		ff := startProc(t, ctx, nil, "ffmpeg", "-nostdin", "-loglevel", "error", "-rtsp_transport", "tcp",
-			"-i", p.url("demo"), "-fps_mode", "passthrough", "-f", "null", "-")
+			"-i", p.url("demo"), "-fps_mode", "passthrough", "-enc_time_base", "-1", "-f", "null", "-")
 		p.waitLine(t, ctx, `msg="reader playing"`)
 		p.stop(t, syscall.SIGINT)
 		// The reader sees the end of the stream and exits by itself.

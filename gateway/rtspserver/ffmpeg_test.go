@@ -117,7 +117,7 @@ func TestFFmpegClients(t *testing.T) {
 	t.Run("ffmpeg decodes 5 s over tcp", func(t *testing.T) {
 		ctx := testCtx(t, 30*time.Second)
 		out, errOut, err := runCmd(ctx, t, "ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error",
-			"-rtsp_transport", "tcp", "-i", env.url("ff"), "-t", "5", "-fps_mode", "passthrough",
+			"-rtsp_transport", "tcp", "-i", env.url("ff"), "-t", "5", "-fps_mode", "passthrough", "-enc_time_base", "-1",
 			"-f", "null", "-", "-progress", "pipe:1", "-nostats")
 		require.NoError(t, err, "ffmpeg: %s", errOut)
 		require.Empty(t, strings.TrimSpace(errOut), "ffmpeg logged errors")

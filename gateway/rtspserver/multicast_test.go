@@ -83,7 +83,7 @@ func multicastReaders(t *testing.T) {
 			defer wg.Done()
 			ctx := testCtx(t, 30*time.Second)
 			out, errOut, err := runCmd(ctx, t, "ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error",
-				"-rtsp_transport", "udp_multicast", "-i", env.url("mc"), "-t", "3", "-fps_mode", "passthrough",
+				"-rtsp_transport", "udp_multicast", "-i", env.url("mc"), "-t", "3", "-fps_mode", "passthrough", "-enc_time_base", "-1",
 				"-f", "null", "-", "-progress", "pipe:1", "-nostats")
 			if err != nil {
 				errs[i] = fmt.Errorf("ffmpeg: %w: %s", err, errOut)
