@@ -23,7 +23,9 @@ const gatewayReadyTimeout = 60 * time.Second
 
 // benchConfig is the gateway config of a -cmd run with the built-in camera:
 // path pulls the camera over TCP all the time, and path/{n} pulls it on
-// demand (one fresh pull and muxer per first-frame HLS sample).
+// demand (one fresh pull and muxer per first-frame HLS sample). WebRTC is
+// on only for the webrtc scenario, on 127.0.0.1 and -webrtc-port (or a
+// free port).
 func benchConfig(o *options, cameraURL string) (string, error) {
 	rtspAddr, err := hostPort(o.rtspURL, "rtsp", "554")
 	if err != nil {
@@ -34,21 +36,55 @@ func benchConfig(o *options, cameraURL string) (string, error) {
 		return "", fmt.Errorf("-http-url: %w", err)
 	}
 	host, _, _ := net.SplitHostPort(rtspAddr)
+	webrtcAddr := ""
+	if o.scenario == "webrtc" {
+		port := o.webrtcPort
+		if port == 0 {
+			if port, err = freeICEPort("127.0.0.1"); err != nil {
+				return "", fmt.Errorf("a free WebRTC port: %w", err)
+			}
+		}
+		webrtcAddr = net.JoinHostPort("127.0.0.1", fmt.Sprint(port))
+	}
 	return gatewayYAML(rtspAddr, httpAddr,
 		net.JoinHostPort(host, fmt.Sprint(o.rtpPort)), net.JoinHostPort(host, fmt.Sprint(o.rtpPort+1)),
-		o.path, cameraURL, o.part, o.segment, o.warmPaths), nil
+		webrtcAddr, o.path, cameraURL, o.part, o.segment, o.warmPaths), nil
 }
 
-// gatewayYAML writes a streamgate config; empty rtp/rtcp addresses disable UDP.
-// warm > 0 adds always-on paths path-w0 … path-w{warm-1}: a source that is
+// freeICEPort finds a port free for both UDP and TCP on host (the gateway
+// binds its ICE port with both). The gateway binds it a moment later, so
+// another program could take it first: the gateway would then fail to start.
+func freeICEPort(host string) (int, error) {
+	var lastErr error
+	for range 20 {
+		u, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP(host)})
+		if err != nil {
+			return 0, err
+		}
+		port := u.LocalAddr().(*net.UDPAddr).Port
+		t, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.ParseIP(host), Port: port})
+		u.Close()
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		t.Close()
+		return port, nil
+	}
+	return 0, lastErr
+}
+
+// gatewayYAML writes a streamgate config; empty rtp/rtcp addresses disable
+// UDP, and an empty webrtcAddr disables WebRTC. warm > 0 adds always-on
+// paths path-w0 … path-w{warm-1}: a source that is
 // already up, for first-frame HLS samples that measure only a fresh muxer.
-func gatewayYAML(rtspAddr, httpAddr, rtpAddr, rtcpAddr, path, cameraURL string, part, segment time.Duration, warm int) string {
+func gatewayYAML(rtspAddr, httpAddr, rtpAddr, rtcpAddr, webrtcAddr, path, cameraURL string, part, segment time.Duration, warm int) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# written by streamgate-bench\nlog:\n  level: info\n")
 	fmt.Fprintf(&b, "rtsp:\n  address: %q\n  rtpAddress: %q\n  rtcpAddress: %q\n  multicastIPRange: \"\"\n", rtspAddr, rtpAddr, rtcpAddr)
 	fmt.Fprintf(&b, "http:\n  address: %q\n", httpAddr)
-	// WebRTC is not measured: keep its ICE port out of the way.
-	fmt.Fprintf(&b, "webrtc:\n  address: \"\"\n")
+	// Unless WebRTC is measured, keep its ICE port out of the way.
+	fmt.Fprintf(&b, "webrtc:\n  address: %q\n", webrtcAddr)
 	fmt.Fprintf(&b, "hls:\n  segmentDuration: %s\n  partDuration: %s\n", segment, part)
 	fmt.Fprintf(&b, "paths:\n  %q:\n    source: %s\n    sourceProtocol: tcp\n", path, cameraURL)
 	fmt.Fprintf(&b, "  %q:\n    source: %s\n    sourceProtocol: tcp\n", path+"/{n}", cameraURL)

@@ -1,12 +1,14 @@
 // Command streamgate-bench loads a streamgate gateway and measures it: RTSP
 // readers (loss, latency, CPU per reader), the time a new viewer waits for
-// its first picture, and HLS viewers (requests, errors, LL-HLS latency, CPU
-// per viewer). It can run a built-in test camera and start the gateway
+// its first picture, HLS viewers (requests, errors, LL-HLS latency, CPU per
+// viewer) and WebRTC viewers over WHEP (loss, latency, first keyframe, CPU
+// and memory per viewer). It can run a built-in test camera and start the gateway
 // itself. It talks only to loopback unless given -allow-remote.
 //
 //	streamgate-bench -scenario rtsp -readers 200 -duration 30s -camera -cmd "/tmp/sg {config}"
 //	streamgate-bench -scenario first-frame -samples 20 -pid 1234
 //	streamgate-bench -scenario hls -readers 100 -json hls.json -pid 1234
+//	streamgate-bench -scenario webrtc -readers 100 -camera -cmd "/tmp/sg {config}"
 //
 // See docs/BENCHMARKS.md for the method and results.
 package main
@@ -45,6 +47,7 @@ func main() {
 type options struct {
 	scenario, rtspURL, httpURL, path, samplePath, transport   string
 	readers, samples, pid, gop, udpBuffer, rtpPort, warmPaths int
+	webrtcPort                                                int
 	duration, settle, connectTimeout, part, segment, jitter   time.Duration
 	cmd, cameraAddr, cameraClip, jsonFile, logLevel           string
 	camera, allowRemote                                       bool
@@ -54,7 +57,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	o := &options{}
 	fs := flag.NewFlagSet("streamgate-bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&o.scenario, "scenario", "", "what to measure: rtsp, first-frame or hls (required)")
+	fs.StringVar(&o.scenario, "scenario", "", "what to measure: rtsp, first-frame, hls or webrtc (required)")
 	fs.StringVar(&o.rtspURL, "rtsp-url", "rtsp://127.0.0.1:8554/{path}", "RTSP URL `template` of the gateway; {path} is replaced")
 	fs.StringVar(&o.httpURL, "http-url", "http://127.0.0.1:8888/{path}/", "HTTP URL `template` of a path's folder; {path} is replaced")
 	fs.StringVar(&o.path, "path", "bench", "the gateway path to read")
@@ -62,9 +65,10 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.jitter, "sample-jitter", 2*time.Second, "first-frame: largest random pause between HLS samples (at least the camera's GOP, so samples do not lock onto its phase)")
 	fs.IntVar(&o.warmPaths, "warm-paths", 0, "also write this many always-on paths {path}-w0, {path}-w1 … into the generated config (first-frame with -sample-path '{path}-w{i}': a fresh muxer on a running source)")
 	fs.IntVar(&o.rtpPort, "rtp-port", 8000, "rtsp.rtpAddress port written into the generated config (RTCP uses the next one)")
+	fs.IntVar(&o.webrtcPort, "webrtc-port", 0, "webrtc with -cmd -camera: ICE port (UDP and TCP) of the generated config, on 127.0.0.1 (0 = a free one)")
 	fs.IntVar(&o.udpBuffer, "udp-buffer", 0, "receive buffer `bytes` of each UDP reader's sockets (0 = OS default, capped by net.core.rmem_max)")
 	fs.StringVar(&o.transport, "transport", "tcp", "RTSP transport: tcp or udp")
-	fs.IntVar(&o.readers, "readers", 10, "rtsp: RTSP readers; hls: HLS viewers")
+	fs.IntVar(&o.readers, "readers", 10, "rtsp: RTSP readers; hls: HLS viewers; webrtc: WHEP viewers")
 	fs.IntVar(&o.samples, "samples", 20, "first-frame: sequential new readers (and as many HLS samples)")
 	fs.DurationVar(&o.duration, "duration", 30*time.Second, "measured window (at most 10m)")
 	fs.DurationVar(&o.settle, "settle", 2*time.Second, "wait after the clients connected, before the window (catch-up bursts end)")
@@ -91,8 +95,11 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 
 func (o *options) validate() error {
 	var errs []error
-	if !slices.Contains([]string{"rtsp", "first-frame", "hls"}, o.scenario) {
-		errs = append(errs, fmt.Errorf("-scenario %q: want rtsp, first-frame or hls", o.scenario))
+	if !slices.Contains([]string{"rtsp", "first-frame", "hls", "webrtc"}, o.scenario) {
+		errs = append(errs, fmt.Errorf("-scenario %q: want rtsp, first-frame, hls or webrtc", o.scenario))
+	}
+	if o.webrtcPort < 0 || o.webrtcPort > 65535 || (o.webrtcPort != 0 && o.webrtcPort < 1024) {
+		errs = append(errs, fmt.Errorf("-webrtc-port %d: want 0 (a free port) or 1024 to 65535", o.webrtcPort))
 	}
 	if o.duration <= 0 || o.duration > maxDuration {
 		errs = append(errs, fmt.Errorf("-duration %s: want more than 0 and at most %s", o.duration, maxDuration))
@@ -195,7 +202,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 // execute sets up the camera and gateway the options ask for and runs the scenario.
 func execute(ctx context.Context, o *options, logger *slog.Logger) (*Report, error) {
-	for _, u := range []string{o.rtspURL, o.httpURL} {
+	// The WHEP endpoint is under the HTTP URL: checked again by the scenario.
+	for _, u := range []string{o.rtspURL, o.httpURL, o.httpURL + "whep"} {
 		if err := checkLoopbackURL(ctx, strings.ReplaceAll(u, "{path}", o.path), o.allowRemote); err != nil {
 			return nil, err
 		}
@@ -204,7 +212,7 @@ func execute(ctx context.Context, o *options, logger *slog.Logger) (*Report, err
 		RTSPURL: o.rtspURL, HTTPURL: o.httpURL, Path: o.path, SamplePath: o.samplePath,
 		SampleJitter: o.jitter, UDPBuffer: o.udpBuffer, Transport: o.transport, Readers: o.readers, Samples: o.samples,
 		Duration: o.duration, Settle: o.settle, ConnectTimeout: o.connectTimeout,
-		Logger: logger, Params: map[string]string{},
+		Logger: logger, Params: map[string]string{}, allowRemote: o.allowRemote,
 	}
 	b.dialer = newDialer(o.allowRemote)
 
@@ -296,7 +304,8 @@ type bench struct {
 	// Logger receives progress and trouble.
 	Logger *slog.Logger
 
-	dialer *net.Dialer
+	dialer      *net.Dialer
+	allowRemote bool
 }
 
 func (b *bench) run(ctx context.Context, scenario string) (*Report, error) {
@@ -306,6 +315,8 @@ func (b *bench) run(ctx context.Context, scenario string) (*Report, error) {
 		return b.runRTSP(ctx)
 	case "hls":
 		return b.runHLS(ctx)
+	case "webrtc":
+		return b.runWebRTC(ctx)
 	case "first-frame":
 		rep := b.newReport("first-frame")
 		rep.Params["samples"] = fmt.Sprint(b.Samples)

@@ -31,7 +31,9 @@ type ReaderStats struct {
 	Errors    uint64  `json:"errors,omitempty"`
 	Timeouts  uint64  `json:"timeouts,omitempty"`
 	LatP50ms  float64 `json:"latencyP50Ms,omitempty"`
-	Err       string  `json:"error,omitempty"`
+	// FirstKeyMs is a WHEP viewer's time from POST to its first keyframe packet.
+	FirstKeyMs float64 `json:"firstKeyframeMs,omitempty"`
+	Err        string  `json:"error,omitempty"`
 }
 
 // Report is the outcome of one scenario, printed as a table and written as JSON.
