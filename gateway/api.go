@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"sync"
 	"time"
 
 	"github.com/streamgate/streamgate/ingest"
@@ -19,11 +20,15 @@ const (
 // the REST API, /metrics and the HTTP request counter.
 func (g *Gateway) httpRoutes() web.APIRoutes {
 	m := newMetrics(g)
-	return web.APIRoutes{API: apiView{g}, Metrics: m, MetricsHandler: m.handler(), Auth: g.auth}
+	return web.APIRoutes{API: apiView{g: g, edit: &sync.Mutex{}}, Metrics: m, MetricsHandler: m.handler(), Auth: g.auth}
 }
 
 // apiView answers the REST API from the hub, the pulls and the outputs.
-type apiView struct{ g *Gateway }
+type apiView struct {
+	g *Gateway
+	// edit serialises the API's config edits (api_paths.go).
+	edit *sync.Mutex
+}
 
 // Paths lists the configured paths and the live instances of pattern paths.
 func (a apiView) Paths() []web.PathStatus {

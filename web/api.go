@@ -1,6 +1,7 @@
 package web
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -21,7 +22,35 @@ type API interface {
 	// Path describes one path by its exact (case-sensitive) name; pattern
 	// instances exist only while in use.
 	Path(name string) (PathStatus, bool)
+	// Sessions lists the RTSP sessions and the WebRTC viewers and
+	// publishers (HLS viewers are stateless HTTP clients: not listed).
+	Sessions() []SessionStatus
+	// KickSession closes one session; ErrNotFound when id is unknown.
+	KickSession(id string) error
+	// AddPath adds a configured path from the path keys in body (as in the
+	// YAML path section); ErrConflict when it exists, ErrInvalid when the
+	// keys do not make a valid path.
+	AddPath(name string, body map[string]any) error
+	// PatchPath sets the keys in body on a configured path; ErrNotFound
+	// when there is none, ErrInvalid as for AddPath.
+	PatchPath(name string, body map[string]any) error
+	// DeletePath removes a configured path; ErrNotFound when there is none.
+	DeletePath(name string) error
+	// ReloadConfig reads the config file again and applies it; ErrConflict
+	// when there is no file, ErrInvalid when it does not load.
+	ReloadConfig() error
 }
+
+// Errors the API methods wrap so that the handlers answer with the right
+// status; the message shown is the whole error text.
+var (
+	// ErrNotFound answers 404.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict answers 409.
+	ErrConflict = errors.New("conflict")
+	// ErrInvalid answers 400.
+	ErrInvalid = errors.New("invalid")
+)
 
 // PathStatus is one path as GET /api/v1/paths shows it. docs/openapi.yaml
 // describes the same shape; a test keeps the two in step.
@@ -122,22 +151,24 @@ type apiError struct {
 }
 
 // apiRoute is one route of the REST API. Patterns are written as in
-// docs/openapi.yaml; a final "{name}" takes the rest of the URL, '/'
-// included, because path names may contain '/'.
+// docs/openapi.yaml; a final "{name}" or "{id}" takes the rest of the URL,
+// '/' included, because path names may contain '/'.
 type apiRoute struct {
 	method  string
 	pattern string
 	handle  func(c *gin.Context, api API, name string)
 }
 
-// nameParam is the pattern segment that matches a path name.
-const nameParam = "{name}"
-
 // apiRoutes is the API's routing table; the OpenAPI test walks it.
 func apiRoutes() []apiRoute {
 	return []apiRoute{
 		{http.MethodGet, "/api/v1/paths", listPaths},
 		{http.MethodGet, "/api/v1/paths/{name}", getPath},
+		{http.MethodPost, "/api/v1/paths/{name}", addPath},
+		{http.MethodPatch, "/api/v1/paths/{name}", patchPath},
+		{http.MethodDelete, "/api/v1/paths/{name}", deletePath},
+		{http.MethodGet, "/api/v1/sessions", listSessions},
+		{http.MethodDelete, "/api/v1/sessions/{id}", kickSession},
 		{http.MethodPost, "/api/v1/config/reload", reloadConfig},
 	}
 }
@@ -211,12 +242,13 @@ func (a APIRoutes) serveAPI(c *gin.Context) {
 }
 
 // matchRoute matches a URL path against a route pattern and returns what
-// "{name}" matched.
+// its final "{param}" matched.
 func matchRoute(pattern, path string) (string, bool) {
-	prefix, ok := strings.CutSuffix(pattern, nameParam)
-	if !ok {
+	i := strings.LastIndex(pattern, "/{")
+	if i < 0 || !strings.HasSuffix(pattern, "}") {
 		return "", path == pattern
 	}
+	prefix := pattern[:i+1]
 	name, ok := strings.CutPrefix(path, prefix)
 	if !ok || name == "" {
 		return "", false
@@ -258,8 +290,12 @@ func validAPIPathName(name string) bool {
 	return !slices.Contains(segs, ".") && !slices.Contains(segs, "..")
 }
 
-func reloadConfig(c *gin.Context, _ API, _ string) {
-	apiFail(c, http.StatusNotImplemented, "config reload over the API is not implemented yet")
+func reloadConfig(c *gin.Context, api API, _ string) {
+	if err := api.ReloadConfig(); err != nil {
+		failWith(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"reloaded": true})
 }
 
 // normalize turns nil lists into empty ones, so clients never see null.
@@ -272,6 +308,20 @@ func normalize(p *PathStatus) {
 		w.Warnings = []string{}
 		p.WebRTC = &w
 	}
+}
+
+// failWith answers with the status the error wraps (500 for others).
+func failWith(c *gin.Context, err error) {
+	status := http.StatusInternalServerError
+	switch {
+	case errors.Is(err, ErrNotFound):
+		status = http.StatusNotFound
+	case errors.Is(err, ErrConflict):
+		status = http.StatusConflict
+	case errors.Is(err, ErrInvalid):
+		status = http.StatusBadRequest
+	}
+	apiFail(c, status, err.Error())
 }
 
 // apiFail answers with a JSON error.

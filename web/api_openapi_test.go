@@ -1,9 +1,13 @@
 package web
 
 import (
+	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"math"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"slices"
 	"sort"
@@ -15,6 +19,8 @@ import (
 	"github.com/goccy/go-yaml"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/streamgate/streamgate/auth"
 )
 
 // specFile is the OpenAPI description of the API, relative to this package.
@@ -71,48 +77,115 @@ type specCase struct {
 	method, target string
 	op             string // "METHOD /pattern" of the spec, "" for answers every route can give
 	status         int
+	body           string // JSON request body, "" for none
+	header         []string
 }
+
+// fullPathKeys sets every key of PathKeys, so the test sees them all.
+const fullPathKeys = `{"source":"rtsp://10.0.0.12/live","sourceProtocol":"tcp","sourceFingerprint":"",
+"sourceSkipVerify":false,"sourceReadTimeout":"10s","onDemand":true,"onDemandStartTimeout":"10s",
+"onDemandCloseAfter":"5s","outageGrace":"10s","gopCache":true,"overridePublisher":false,
+"readUser":"","readPass":"","publishUser":"","publishPass":"","maxReaders":0,
+"hlsVariant":"fmp4","hlsAlwaysOn":false}`
 
 func TestOpenAPIShapes(t *testing.T) {
 	spec := loadSpec(t)
 	ops := specOps(t, spec)
-	h := newAPIServer(t, testAPIPaths(), nil, nil).Handler()
+	api := testAPIPaths()
+	h := newAPIServer(t, api, nil, nil).Handler()
 	cases := []specCase{
-		{"GET", "/api/v1/paths", "GET /api/v1/paths", 200},
-		{"GET", "/api/v1/paths/cam1", "GET /api/v1/paths/{name}", 200},
-		{"GET", "/api/v1/paths/site/door", "GET /api/v1/paths/{name}", 200},
-		{"GET", "/api/v1/paths/lobby", "GET /api/v1/paths/{name}", 200},
-		{"GET", "/api/v1/paths/demo", "GET /api/v1/paths/{name}", 200},
-		{"GET", "/api/v1/paths/a%20b", "GET /api/v1/paths/{name}", 400},
-		{"GET", "/api/v1/paths/nope", "GET /api/v1/paths/{name}", 404},
-		{"POST", "/api/v1/config/reload", "POST /api/v1/config/reload", 501},
+		{method: "GET", target: "/api/v1/paths", op: "GET /api/v1/paths", status: 200},
+		{method: "GET", target: "/api/v1/paths/cam1", op: "GET /api/v1/paths/{name}", status: 200},
+		{method: "GET", target: "/api/v1/paths/site/door", op: "GET /api/v1/paths/{name}", status: 200},
+		{method: "GET", target: "/api/v1/paths/lobby", op: "GET /api/v1/paths/{name}", status: 200},
+		{method: "GET", target: "/api/v1/paths/demo", op: "GET /api/v1/paths/{name}", status: 200},
+		{method: "GET", target: "/api/v1/paths/a%20b", op: "GET /api/v1/paths/{name}", status: 400},
+		{method: "GET", target: "/api/v1/paths/nope", op: "GET /api/v1/paths/{name}", status: 404},
+		{method: "POST", target: "/api/v1/paths/new", op: "POST /api/v1/paths/{name}", status: 201, body: fullPathKeys},
+		{method: "POST", target: "/api/v1/paths/new", op: "POST /api/v1/paths/{name}", status: 409, body: `{}`},
+		{method: "POST", target: "/api/v1/paths/other", op: "POST /api/v1/paths/{name}", status: 400, body: `{"onDemand":"yes"}`},
+		{method: "POST", target: "/api/v1/paths/other", op: "POST /api/v1/paths/{name}", status: 415, body: `{}`, header: []string{"Content-Type", "text/plain"}},
+		{method: "PATCH", target: "/api/v1/paths/new", op: "PATCH /api/v1/paths/{name}", status: 200, body: `{"onDemand":false}`},
+		{method: "PATCH", target: "/api/v1/paths/new", op: "PATCH /api/v1/paths/{name}", status: 400, body: `[1]`},
+		{method: "PATCH", target: "/api/v1/paths/nope", op: "PATCH /api/v1/paths/{name}", status: 404, body: `{}`},
+		{method: "PATCH", target: "/api/v1/paths/new", op: "PATCH /api/v1/paths/{name}", status: 415, body: `{}`, header: []string{"Content-Type", "text/plain"}},
+		{method: "DELETE", target: "/api/v1/paths/new", op: "DELETE /api/v1/paths/{name}", status: 204},
+		{method: "DELETE", target: "/api/v1/paths/new", op: "DELETE /api/v1/paths/{name}", status: 404},
+		{method: "DELETE", target: "/api/v1/paths/a%20b", op: "DELETE /api/v1/paths/{name}", status: 400},
+		{method: "GET", target: "/api/v1/sessions", op: "GET /api/v1/sessions", status: 200},
+		{method: "DELETE", target: "/api/v1/sessions/whep-4f5e", op: "DELETE /api/v1/sessions/{id}", status: 204},
+		{method: "DELETE", target: "/api/v1/sessions/whep-4f5e", op: "DELETE /api/v1/sessions/{id}", status: 404},
+		{method: "POST", target: "/api/v1/config/reload", op: "POST /api/v1/config/reload", status: 200},
 		// Unknown routes and wrong methods answer the Error shape too.
-		{"GET", "/api/v1/nope", "", 404},
-		{"PUT", "/api/v1/paths", "", 405},
+		{method: "GET", target: "/api/v1/nope", status: 404},
+		{method: "PUT", target: "/api/v1/paths", status: 405},
 	}
 	sc := &schemaChecker{spec: spec, seen: map[string]bool{}}
 	covered := map[string]bool{}
-	for _, tc := range cases {
-		t.Run(tc.method+" "+tc.target, func(t *testing.T) {
-			rec := do(t, h, tc.method, tc.target)
-			require.Equal(t, tc.status, rec.Code, "body: %s", rec.Body)
-			var schema any = map[string]any{"$ref": "#/components/schemas/Error"}
-			if tc.op != "" {
-				op := ops[tc.op]
-				require.NotNil(t, op, "operation %s in the spec", tc.op)
-				schema = responseSchema(t, op, tc.status)
-				covered[tc.op+" "+strconv.Itoa(tc.status)] = true
-			}
-			var body any
-			require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &body), "body: %s", rec.Body)
-			for _, err := range sc.check("$", schema, body) {
+	run := func(t *testing.T, h http.Handler, tc specCase) {
+		t.Helper()
+		rec := doBody(t, h, tc.method, tc.target, tc.body, tc.header...)
+		require.Equal(t, tc.status, rec.Code, "body: %s", rec.Body)
+		if tc.op != "" {
+			covered[tc.op+" "+strconv.Itoa(tc.status)] = true
+		}
+		if tc.body != "" && tc.status < 300 {
+			op := ops[tc.op]
+			var req any
+			require.NoError(t, json.Unmarshal([]byte(tc.body), &req))
+			for _, err := range sc.check("request", requestSchema(t, op), req) {
 				t.Error(err)
 			}
-		})
+		}
+		if tc.status == http.StatusNoContent {
+			assert.Empty(t, rec.Body.String(), "204 has no body")
+			return
+		}
+		var schema any = map[string]any{"$ref": "#/components/schemas/Error"}
+		if tc.op != "" {
+			op := ops[tc.op]
+			require.NotNil(t, op, "operation %s in the spec", tc.op)
+			schema = responseSchema(t, spec, op, tc.status)
+		}
+		var body any
+		require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &body), "body: %s", rec.Body)
+		for _, err := range sc.check("$", schema, body) {
+			t.Error(err)
+		}
+	}
+	for _, tc := range cases {
+		t.Run(tc.method+" "+tc.target, func(t *testing.T) { run(t, h, tc) })
+	}
+	// Answers that need another gateway state.
+	api.reloadErr = fmt.Errorf("streamgate.yml:3: paths.cam1.source: invalid URL: %w", ErrInvalid)
+	t.Run("reload broken file", func(t *testing.T) {
+		run(t, h, specCase{method: "POST", target: "/api/v1/config/reload", op: "POST /api/v1/config/reload", status: 400})
+	})
+	api.reloadErr = fmt.Errorf("no config file to reload: %w", ErrConflict)
+	t.Run("reload without file", func(t *testing.T) {
+		run(t, h, specCase{method: "POST", target: "/api/v1/config/reload", op: "POST /api/v1/config/reload", status: 409})
+	})
+	// Every route refuses as the spec says: 401, 403 and 429.
+	authed := (&Server{Paths: testPaths(), HLS: &fakeHLS{}, Extra: APIRoutes{API: testAPIPaths(), Auth: decisionAuth{}}.Mount}).Handler()
+	for op := range ops {
+		method, pattern, _ := strings.Cut(op, " ")
+		target := strings.NewReplacer("{name}", "cam1", "{id}", "rtsp-0a1b2c3d").Replace(pattern)
+		for _, refusal := range []struct {
+			user   string
+			status int
+		}{{"", 401}, {"forbidden", 403}, {"locked", 429}} {
+			var header []string
+			if refusal.user != "" {
+				header = []string{"Authorization", "Basic " + base64.StdEncoding.EncodeToString([]byte(refusal.user+":x"))}
+			}
+			t.Run(op+" "+strconv.Itoa(refusal.status), func(t *testing.T) {
+				run(t, authed, specCase{method: method, target: target, op: op, status: refusal.status, header: header})
+			})
+		}
 	}
 	// Every response the spec documents was seen, and every property of
-	// every schema appeared in some answer: the spec lists nothing the API
-	// does not send.
+	// every schema appeared in some answer (or request body): the spec
+	// lists nothing the API does not take or send.
 	for op, opMap := range ops {
 		responses, _ := opMap["responses"].(map[string]any)
 		for status := range responses {
@@ -128,12 +201,60 @@ func TestOpenAPIShapes(t *testing.T) {
 	}
 }
 
+// decisionAuth refuses by user name: none 401, "forbidden" 403, "locked" 429.
+type decisionAuth struct{}
+
+func (decisionAuth) Authorize(_ context.Context, req auth.Request) (auth.Decision, *auth.Identity, error) {
+	switch req.User {
+	case "forbidden":
+		return auth.Forbidden, nil, nil
+	case "locked":
+		return auth.TooManyFailures, nil, &auth.TooManyFailuresError{RetryAfter: 3 * time.Second}
+	}
+	return auth.Unauthorized, nil, nil
+}
+
+// doBody is do with a request body (JSON unless the header says otherwise).
+func doBody(t *testing.T, h http.Handler, method, target, body string, header ...string) *httptest.ResponseRecorder {
+	t.Helper()
+	if body == "" {
+		return do(t, h, method, target, header...)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	req := httptest.NewRequestWithContext(ctx, method, target, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec
+}
+
+// requestSchema is the JSON schema of an operation's request body.
+func requestSchema(t *testing.T, op map[string]any) any {
+	t.Helper()
+	rb, _ := op["requestBody"].(map[string]any)
+	content, _ := rb["content"].(map[string]any)
+	media, ok := content["application/json"].(map[string]any)
+	require.True(t, ok, "operation has an application/json request body")
+	return media["schema"]
+}
+
 // responseSchema is the JSON schema of one documented response.
-func responseSchema(t *testing.T, op map[string]any, status int) any {
+func responseSchema(t *testing.T, spec map[string]any, op map[string]any, status int) any {
 	t.Helper()
 	responses, _ := op["responses"].(map[string]any)
 	resp, ok := responses[strconv.Itoa(status)].(map[string]any)
 	require.True(t, ok, "status %d documented", status)
+	if ref, ok := resp["$ref"].(string); ok {
+		name, _ := strings.CutPrefix(ref, "#/components/responses/")
+		comps, _ := spec["components"].(map[string]any)
+		shared, _ := comps["responses"].(map[string]any)
+		resp, ok = shared[name].(map[string]any)
+		require.True(t, ok, "unresolved response $ref %q", ref)
+	}
 	content, _ := resp["content"].(map[string]any)
 	media, ok := content["application/json"].(map[string]any)
 	require.True(t, ok, "status %d has application/json content", status)

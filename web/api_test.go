@@ -2,6 +2,7 @@ package web
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -13,18 +14,116 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// fakeAPI answers the API from a fixed list.
-type fakeAPI struct{ list []PathStatus }
+// fakeAPI answers the API from lists it edits as the gateway would.
+type fakeAPI struct {
+	mu        sync.Mutex
+	list      []PathStatus
+	sessions  []SessionStatus
+	reloadErr error
+}
 
-func (f *fakeAPI) Paths() []PathStatus { return slices.Clone(f.list) }
+func (f *fakeAPI) Paths() []PathStatus {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.list)
+}
 
 func (f *fakeAPI) Path(name string) (PathStatus, bool) {
-	for _, p := range f.list {
-		if p.Name == name {
-			return p, true
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	i := f.indexLocked(name)
+	if i < 0 {
+		return PathStatus{}, false
+	}
+	return f.list[i], true
+}
+
+func (f *fakeAPI) indexLocked(name string) int {
+	return slices.IndexFunc(f.list, func(p PathStatus) bool { return p.Name == name })
+}
+
+func (f *fakeAPI) Sessions() []SessionStatus {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.sessions)
+}
+
+func (f *fakeAPI) KickSession(id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	i := slices.IndexFunc(f.sessions, func(s SessionStatus) bool { return s.ID == id })
+	if i < 0 {
+		return fmt.Errorf("no session %q: %w", id, ErrNotFound)
+	}
+	f.sessions = slices.Delete(f.sessions, i, i+1)
+	return nil
+}
+
+// applyKeys is the fake's config check: onDemand must be a boolean, and
+// only the keys of the spec's PathKeys are known.
+func applyKeys(p *PathStatus, body map[string]any) error {
+	for k, v := range body {
+		switch k {
+		case "onDemand":
+			b, ok := v.(bool)
+			if !ok {
+				return fmt.Errorf("paths.%s.onDemand: got %v: expected true or false: %w", p.Name, v, ErrInvalid)
+			}
+			p.OnDemand = b
+		case "source", "sourceProtocol", "sourceFingerprint", "sourceSkipVerify", "sourceReadTimeout",
+			"onDemandStartTimeout", "onDemandCloseAfter", "outageGrace", "gopCache", "overridePublisher",
+			"readUser", "readPass", "publishUser", "publishPass", "maxReaders", "hlsVariant", "hlsAlwaysOn":
+		default:
+			return fmt.Errorf("paths.%s.%s: unknown key: %w", p.Name, k, ErrInvalid)
 		}
 	}
-	return PathStatus{}, false
+	return nil
+}
+
+func (f *fakeAPI) AddPath(name string, body map[string]any) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.indexLocked(name) >= 0 {
+		return fmt.Errorf("path %q exists: %w", name, ErrConflict)
+	}
+	p := PathStatus{Name: name, State: "waiting", Source: SourceStatus{Type: "publisher"}}
+	if err := applyKeys(&p, body); err != nil {
+		return err
+	}
+	f.list = append(f.list, p)
+	return nil
+}
+
+func (f *fakeAPI) PatchPath(name string, body map[string]any) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	i := f.indexLocked(name)
+	if i < 0 {
+		return fmt.Errorf("no configured path named %q: %w", name, ErrNotFound)
+	}
+	p := f.list[i]
+	if err := applyKeys(&p, body); err != nil {
+		return err
+	}
+	f.list[i] = p
+	return nil
+}
+
+func (f *fakeAPI) DeletePath(name string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	i := f.indexLocked(name)
+	if i < 0 {
+		return fmt.Errorf("no configured path named %q: %w", name, ErrNotFound)
+	}
+	f.list = slices.Delete(f.list, i, i+1)
+	return nil
+}
+
+func (f *fakeAPI) ReloadConfig() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.reloadErr
 }
 
 // fakeMetrics records ObserveHTTP calls.
@@ -58,7 +157,12 @@ func testAPIPaths() *fakeAPI {
 	since := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 	retry := since.Add(4 * time.Second)
 	drops := uint64(7)
-	return &fakeAPI{list: []PathStatus{
+	sessionSince := since.Add(time.Minute)
+	in, out := uint64(1234), uint64(5678)
+	return &fakeAPI{sessions: []SessionStatus{
+		{ID: "rtsp-0a1b2c3d", Kind: SessionRTSPRead, Path: "cam1", Remote: "10.0.0.5:50000", Since: sessionSince, BytesReceived: &in, BytesSent: &out},
+		{ID: "whep-4f5e", Kind: SessionWHEP, Path: "cam1", Remote: "10.0.0.6:40000", Since: sessionSince},
+	}, list: []PathStatus{
 		{
 			Name: "cam1", State: "ready", Since: &since, OnDemand: true, Readers: 2, ReaderDrops: &drops,
 			Source: SourceStatus{Type: "pull", URL: "rtsp://user:***@10.0.0.10:554/stream1", Reconnects: 3},
@@ -125,13 +229,17 @@ func TestAPIRoutes(t *testing.T) {
 		{name: "encoded slash", method: "GET", target: "/api/v1/paths/site%2Fdoor", status: 400, errPart: "encoded"},
 		{name: "trailing slash", method: "GET", target: "/api/v1/paths/", status: 404, errPart: "no such API route"},
 		{name: "list post", method: "POST", target: "/api/v1/paths", status: 405, allow: "GET, HEAD", errPart: "not allowed"},
-		{name: "path delete", method: "DELETE", target: "/api/v1/paths/cam1", status: 405, allow: "GET, HEAD", errPart: "not allowed"},
-		{name: "reload", method: "POST", target: "/api/v1/config/reload", status: 501, errPart: "not implemented"},
+		{name: "path put", method: "PUT", target: "/api/v1/paths/cam1", status: 405, allow: "GET, HEAD, POST, PATCH, DELETE", errPart: "not allowed"},
+		{name: "reload", method: "POST", target: "/api/v1/config/reload", status: 200},
 		{name: "reload get", method: "GET", target: "/api/v1/config/reload", status: 405, allow: "POST", errPart: "not allowed"},
 		{name: "unknown version", method: "GET", target: "/api/v2/paths", status: 404, errPart: "no such API route"},
 		{name: "api root", method: "GET", target: "/api", status: 404, errPart: "no such API route"},
 		{name: "api slash", method: "GET", target: "/api/", status: 404, errPart: "no such API route"},
-		{name: "sessions are not served yet", method: "GET", target: "/api/v1/sessions", status: 404, errPart: "no such API route"},
+		{name: "sessions", method: "GET", target: "/api/v1/sessions", status: 200},
+		{name: "sessions delete all", method: "DELETE", target: "/api/v1/sessions", status: 405, allow: "GET, HEAD", errPart: "not allowed"},
+		{name: "kick unknown", method: "DELETE", target: "/api/v1/sessions/rtsp-nope", status: 404, errPart: `no session "rtsp-nope"`},
+		{name: "delete unknown path", method: "DELETE", target: "/api/v1/paths/nope", status: 404, errPart: "no configured path"},
+		{name: "delete bad name", method: "DELETE", target: "/api/v1/paths/a%20b", status: 400, errPart: "invalid path name"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -35,6 +35,8 @@ type publisher struct {
 	etag     string
 	logger   *slog.Logger
 	expected int
+	remote   string    // the HTTP client, for the API (sessions.go)
+	since    time.Time // creation, for the API
 
 	ctx    context.Context
 	cancel context.CancelFunc

@@ -36,6 +36,8 @@ type session struct {
 	pc     *pwebrtc.PeerConnection
 	etag   string
 	logger *slog.Logger
+	remote string    // the HTTP client, for the API (sessions.go)
+	since  time.Time // creation, for the API
 	video  *outTrack
 	audio  *outTrack
 

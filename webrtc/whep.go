@@ -3,6 +3,7 @@ package webrtc
 import (
 	"net/http"
 	"strings"
+	"time"
 
 	pwebrtc "github.com/pion/webrtc/v4"
 )
@@ -59,6 +60,7 @@ func (s *Server) postWHEP(w http.ResponseWriter, r *http.Request, path string) e
 		hp.Release()
 		return err
 	}
+	se.remote, se.since = r.RemoteAddr, time.Now()
 	if !s.addViewer(se) {
 		se.cancel()
 		_ = se.pc.Close()

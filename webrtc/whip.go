@@ -3,6 +3,7 @@ package webrtc
 import (
 	"context"
 	"net/http"
+	"time"
 
 	pwebrtc "github.com/pion/webrtc/v4"
 )
@@ -52,6 +53,7 @@ func (s *Server) postWHIP(w http.ResponseWriter, r *http.Request, path string) e
 	id := newID()
 	p := &publisher{
 		srv: s, id: id, path: path, hp: hp, pc: pc, etag: `"` + newID() + `"`,
+		remote: r.RemoteAddr, since: time.Now(),
 		logger: s.logger().With("path", path, "session", id[:8], "component", "whip"),
 		done:   make(chan struct{}),
 		notify: make(chan struct{}, 1),

@@ -89,11 +89,13 @@ type Server struct {
 	mu      sync.Mutex
 	streams map[streamKey]*gortsplib.ServerStream
 	feeds   map[*hub.Stream]*multicastFeed
-	closed  bool
-	wg      sync.WaitGroup
-	done    chan struct{}
-	ctx     context.Context // cancelled by Close, for waits inside requests
-	cancel  context.CancelFunc
+	// sessions are the open sessions by id (sessions.go).
+	sessions map[string]*session
+	closed   bool
+	wg       sync.WaitGroup
+	done     chan struct{}
+	ctx      context.Context // cancelled by Close, for waits inside requests
+	cancel   context.CancelFunc
 }
 
 type streamKey struct {

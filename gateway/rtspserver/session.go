@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/bluenviron/gortsplib/v5"
 	"github.com/bluenviron/gortsplib/v5/pkg/description"
@@ -25,6 +26,7 @@ type session struct {
 	ss     *gortsplib.ServerSession
 	id     string
 	remote string
+	since  time.Time
 
 	mu        sync.Mutex
 	log       *slog.Logger
@@ -46,11 +48,12 @@ type session struct {
 func newSession(s *Server, ss *gortsplib.ServerSession, c *gortsplib.ServerConn) *session {
 	var b [4]byte
 	rand.Read(b[:]) //nolint:errcheck // never fails
-	ses := &session{s: s, ss: ss, id: hex.EncodeToString(b[:]), done: make(chan struct{})}
+	ses := &session{s: s, ss: ss, id: hex.EncodeToString(b[:]), since: time.Now(), done: make(chan struct{})}
 	if c != nil {
 		ses.remote = c.NetConn().RemoteAddr().String()
 	}
 	ses.log = s.Logger.With("session", ses.id, "remote", ses.remote)
+	s.register(ses)
 	return ses
 }
 
@@ -243,6 +246,7 @@ func (ses *session) close(reason error) {
 	ses.reader, ses.pub = nil, nil
 	close(ses.done)
 	ses.mu.Unlock()
+	ses.s.unregister(ses)
 
 	if r != nil {
 		r.Close()
