@@ -15,12 +15,12 @@ import (
 // OnUnit does, once the hub has decoded them: one op is one video frame
 // (40 ms of 320x180 H.264) plus the AAC frames of the same 40 ms.
 func BenchmarkMuxerFeed(b *testing.B) {
-	clip := clips.get(b, clipFPS)
+	clip := clips.Get(b, clipFPS)
 	for _, variant := range []string{VariantLowLatency, VariantMPEGTS} {
 		b.Run(variant, func(b *testing.B) {
-			cfg := clip.config
+			cfg := clip.AudioConfig
 			tracks := []*hub.Track{
-				{Index: 0, Format: &format.H264{PayloadTyp: 96, PacketizationMode: 1, SPS: clip.sps, PPS: clip.pps}},
+				{Index: 0, Format: &format.H264{PayloadTyp: 96, PacketizationMode: 1, SPS: clip.SPS, PPS: clip.PPS}},
 				{Index: 1, Format: &format.MPEG4Audio{PayloadTyp: 97, Config: &cfg, SizeLength: 13, IndexLength: 3, IndexDeltaLength: 3}},
 			}
 			v, err := parseVariant(variant)
@@ -47,13 +47,13 @@ func BenchmarkMuxerFeed(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				vau.PTS = int64(i) * frameTicks
 				vau.NTP = ntp.Add(time.Duration(i) * time.Second / clipFPS)
-				vau.Payloads = clip.video[i%len(clip.video)]
+				vau.Payloads = clip.Video[i%len(clip.Video)]
 				vau.RandomAccess = i%clipFPS == 0
 				m.writeAU(video, vau)
 				for int64(ai)*aacFrameTicks*90000/aacSampleRate <= vau.PTS {
 					aau.PTS = int64(ai) * aacFrameTicks
 					aau.NTP = ntp.Add(time.Duration(aau.PTS) * time.Second / aacSampleRate)
-					aau.Payloads = clip.audio[ai%len(clip.audio) : ai%len(clip.audio)+1]
+					aau.Payloads = clip.Audio[ai%len(clip.Audio) : ai%len(clip.Audio)+1]
 					m.writeAU(audio, aau)
 					ai++
 				}

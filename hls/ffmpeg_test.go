@@ -15,7 +15,7 @@ import (
 // TestFFmpegPlays: ffmpeg reads index.m3u8 of each variant over HTTP and
 // decodes 5 s of a live stream without a single error line.
 func TestFFmpegPlays(t *testing.T) {
-	clip := clips.get(t, clipFPS)
+	clip := clips.Get(t, clipFPS)
 	for _, tc := range []struct {
 		name     string
 		settings Settings

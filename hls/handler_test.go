@@ -45,7 +45,7 @@ func TestClassify(t *testing.T) {
 // TestRouting serves every kind of file of a path whose name has slashes,
 // and 404s whatever the muxer does not serve.
 func TestRouting(t *testing.T) {
-	clip := clips.get(t, clipFPS)
+	clip := clips.Get(t, clipFPS)
 	h := newTestHub(t)
 	s := newTestServer(t, h, Settings{})
 	src := publishClip(t, h, "site/door", clip)
@@ -132,7 +132,7 @@ func TestRouting(t *testing.T) {
 // TestLeftOutTracks: tracks a variant cannot carry are left out, shown in
 // Status with their reason, and the rest plays.
 func TestLeftOutTracks(t *testing.T) {
-	clip := clips.get(t, clipFPS)
+	clip := clips.Get(t, clipFPS)
 	opus := &description.Media{Type: description.MediaTypeAudio, Formats: []format.Format{&format.Opus{PayloadTyp: 111, ChannelCount: 2}}}
 	g711 := &description.Media{Type: description.MediaTypeAudio, Formats: []format.Format{&format.G711{PayloadTyp: 8, SampleRate: 8000, ChannelCount: 1}}}
 	for _, tc := range []struct {

@@ -1,16 +1,11 @@
 package hls
 
 import (
-	"bytes"
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -21,11 +16,11 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
 	"github.com/bluenviron/gortsplib/v5/pkg/format/rtph264"
 	"github.com/bluenviron/gortsplib/v5/pkg/format/rtpmpeg4audio"
-	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
 	"github.com/stretchr/testify/require"
 
 	"github.com/streamgate/streamgate/gateway/hub"
+	"github.com/streamgate/streamgate/internal/testclip"
 )
 
 const (
@@ -40,122 +35,11 @@ const (
 )
 
 // testClip is a short H.264 + AAC clip made by ffmpeg, as access units.
-type testClip struct {
-	sps, pps []byte
-	video    [][][]byte // access units, AUDs removed
-	audio    [][]byte
-	config   mpeg4audio.AudioSpecificConfig
-}
+type testClip = testclip.Clip
 
-// clips caches the clips per GOP length (in frames) for the whole test binary.
-type clipCache struct {
-	mu    sync.Mutex
-	dir   string
-	clips map[int]*testClip
-}
-
-var clips clipCache // test-only cache: ffmpeg runs once per GOP length
-
-func (c *clipCache) get(t testing.TB, gop int) *testClip {
-	t.Helper()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if cl := c.clips[gop]; cl != nil {
-		return cl
-	}
-	if _, err := exec.LookPath("ffmpeg"); err != nil {
-		t.Skip("ffmpeg not installed")
-	}
-	if c.dir == "" {
-		dir, err := os.MkdirTemp("", "hls-test-clips")
-		require.NoError(t, err)
-		c.dir = dir
-		c.clips = make(map[int]*testClip)
-	}
-	v := filepath.Join(c.dir, fmt.Sprintf("gop%d.h264", gop))
-	a := filepath.Join(c.dir, fmt.Sprintf("gop%d.aac", gop))
-	ctx, cancel := context.WithTimeout(context.Background(), testDeadline)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "ffmpeg", "-loglevel", "error", "-y",
-		"-t", fmt.Sprint(clipSeconds), "-f", "lavfi", "-i", fmt.Sprintf("testsrc2=size=320x180:rate=%d", clipFPS),
-		"-t", fmt.Sprint(clipSeconds), "-f", "lavfi", "-i", fmt.Sprintf("sine=frequency=440:sample_rate=%d", aacSampleRate),
-		"-map", "0:v", "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-pix_fmt", "yuv420p",
-		"-g", fmt.Sprint(gop), "-keyint_min", fmt.Sprint(gop), "-sc_threshold", "0", "-bf", "0",
-		"-x264-params", "aud=1:repeat-headers=1", "-f", "h264", v,
-		"-map", "1:a", "-c:a", "aac", "-ac", "1", "-b:a", "64k", "-f", "adts", a)
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, "ffmpeg: %s", out)
-	vb, err := os.ReadFile(v)
-	require.NoError(t, err)
-	ab, err := os.ReadFile(a)
-	require.NoError(t, err)
-	cl := parseClip(t, vb, ab)
-	c.clips[gop] = cl
-	return cl
-}
-
-func (c *clipCache) cleanup() {
-	if c.dir != "" {
-		os.RemoveAll(c.dir)
-	}
-}
-
-// parseClip cuts Annex-B into access units on AUDs and ADTS into frames.
-func parseClip(t testing.TB, annexB, adts []byte) *testClip {
-	t.Helper()
-	cl := &testClip{}
-	var au [][]byte
-	for _, n := range splitAnnexB(annexB) {
-		switch h264.NALUType(n[0] & 0x1F) {
-		case h264.NALUTypeAccessUnitDelimiter:
-			if len(au) > 0 {
-				cl.video = append(cl.video, au)
-			}
-			au = nil
-			continue
-		case h264.NALUTypeSPS:
-			if cl.sps == nil {
-				cl.sps = n
-			}
-		case h264.NALUTypePPS:
-			if cl.pps == nil {
-				cl.pps = n
-			}
-		}
-		au = append(au, n)
-	}
-	if len(au) > 0 {
-		cl.video = append(cl.video, au)
-	}
-	require.NotEmpty(t, cl.video)
-	require.True(t, h264.IsRandomAccess(cl.video[0]))
-	var pkts mpeg4audio.ADTSPackets
-	require.NoError(t, pkts.Unmarshal(adts))
-	for _, p := range pkts {
-		cl.audio = append(cl.audio, p.AU)
-	}
-	cl.config = mpeg4audio.AudioSpecificConfig{Type: pkts[0].Type, SampleRate: pkts[0].SampleRate, ChannelConfig: pkts[0].ChannelConfig}
-	return cl
-}
-
-// splitAnnexB returns the NAL units of an Annex-B stream.
-func splitAnnexB(b []byte) [][]byte {
-	var out [][]byte
-	start := -1
-	for i := 0; i+2 < len(b); i++ {
-		if b[i] == 0 && b[i+1] == 0 && b[i+2] == 1 {
-			if start >= 0 {
-				out = append(out, bytes.TrimRight(b[start:i], "\x00"))
-			}
-			start = i + 3
-			i += 2
-		}
-	}
-	if start >= 0 && start < len(b) {
-		out = append(out, b[start:])
-	}
-	return out
-}
+// clips makes each clip once per GOP length for the whole test binary.
+var clips = testclip.Cache{Prefix: "hls-test-clips", Seconds: clipSeconds, FPS: clipFPS,
+	Width: 320, Height: 180, SampleRate: aacSampleRate}
 
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
@@ -205,9 +89,9 @@ func publishClip(t testing.TB, h *hub.Hub, name string, clip *testClip, extra ..
 	t.Helper()
 	s := &source{t: t, clip: clip}
 	s.video = &description.Media{Type: description.MediaTypeVideo, Formats: []format.Format{&format.H264{
-		PayloadTyp: 96, PacketizationMode: 1, SPS: clip.sps, PPS: clip.pps,
+		PayloadTyp: 96, PacketizationMode: 1, SPS: clip.SPS, PPS: clip.PPS,
 	}}}
-	cfg := clip.config
+	cfg := clip.AudioConfig
 	s.audio = &description.Media{Type: description.MediaTypeAudio, Formats: []format.Format{&format.MPEG4Audio{
 		PayloadTyp: 97, Config: &cfg, SizeLength: 13, IndexLength: 3, IndexDeltaLength: 3,
 	}}}
@@ -253,7 +137,7 @@ func (s *source) advance(d time.Duration) {
 }
 
 func (s *source) writeVideo() {
-	au := s.clip.video[s.vi%len(s.clip.video)]
+	au := s.clip.Video[s.vi%len(s.clip.Video)]
 	pts := int64(s.vi) * frameTicks
 	pkts, err := s.venc.Encode(au)
 	require.NoError(s.t, err)
@@ -265,7 +149,7 @@ func (s *source) writeVideo() {
 }
 
 func (s *source) writeAudio() {
-	au := s.clip.audio[s.ai%len(s.clip.audio)]
+	au := s.clip.Audio[s.ai%len(s.clip.Audio)]
 	pts := int64(s.ai) * aacFrameTicks
 	pkts, err := s.aenc.Encode([][]byte{au})
 	require.NoError(s.t, err)

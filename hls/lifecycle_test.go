@@ -19,7 +19,7 @@ import (
 // TestIdleClose: a muxer nobody asks anything closes after IdleClose, its
 // goroutines end and it gives its path back.
 func TestIdleClose(t *testing.T) {
-	clip := clips.get(t, clipFPS)
+	clip := clips.Get(t, clipFPS)
 	h := newTestHub(t)
 	s := newTestServer(t, h, Settings{IdleClose: 300 * time.Millisecond})
 	src := publishClip(t, h, "site/idle", clip)
@@ -49,7 +49,7 @@ func TestIdleClose(t *testing.T) {
 // TestStreamEndClosesMuxer: when the source goes, the muxer closes; the next
 // request starts a new muxer with new segment names.
 func TestStreamEndClosesMuxer(t *testing.T) {
-	clip := clips.get(t, clipFPS)
+	clip := clips.Get(t, clipFPS)
 	h := newTestHub(t)
 	s := newTestServer(t, h, Settings{Variant: VariantFMP4})
 	src := publishClip(t, h, "cam", clip)
@@ -70,7 +70,7 @@ func TestStreamEndClosesMuxer(t *testing.T) {
 // TestBlockedRequestReleased: gohlslib blocks playlist requests until content
 // exists and ignores the request context; ServeHLS must not.
 func TestBlockedRequestReleased(t *testing.T) {
-	clip := clips.get(t, clipFPS)
+	clip := clips.Get(t, clipFPS)
 	for _, tc := range []struct {
 		name string
 		// history is written before the request (none: the playlist blocks).
@@ -174,7 +174,7 @@ func TestCloseIdempotent(t *testing.T) {
 // TestEnsure: an always-on muxer runs without requests, survives the end of
 // its stream (a new one starts with the next stream) and never idles out.
 func TestEnsure(t *testing.T) {
-	clip := clips.get(t, clipFPS)
+	clip := clips.Get(t, clipFPS)
 	h := newTestHub(t)
 	s := newTestServer(t, h, Settings{IdleClose: 100 * time.Millisecond})
 	require.ErrorIs(t, s.Ensure("missing/cam"), hub.ErrPathNotFound)

@@ -11,7 +11,7 @@ import (
 // keepers and abandoned gohlslib handlers all have owners that stop them.
 func TestMain(m *testing.M) {
 	code := m.Run()
-	clips.cleanup()
+	clips.Cleanup()
 	if code == 0 {
 		if err := goleak.Find(); err != nil {
 			os.Stderr.WriteString("goleak: " + err.Error() + "\n")

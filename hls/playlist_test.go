@@ -67,7 +67,7 @@ func checkPlaylist(t testing.TB, pl *playlist.Media, ll bool, body string) {
 // TestPlaylistRules reloads the media playlist of a live stream and checks
 // what players rely on, reload after reload.
 func TestPlaylistRules(t *testing.T) {
-	clip := clips.get(t, clipFPS)
+	clip := clips.Get(t, clipFPS)
 	for _, tc := range []struct {
 		name     string
 		settings Settings
@@ -113,7 +113,7 @@ func TestPlaylistRules(t *testing.T) {
 // LL-HLS spec wants) instead of gohlslib's 400. A request too far ahead
 // keeps its 400.
 func TestExpiredBlockingReload(t *testing.T) {
-	clip := clips.get(t, clipFPS)
+	clip := clips.Get(t, clipFPS)
 	h := newTestHub(t)
 	s := newTestServer(t, h, Settings{Variant: VariantLowLatency})
 	src := publishClip(t, h, "live/cam", clip)

@@ -11,7 +11,7 @@ import (
 // TestFirstPlaylistLongGOP: with a 4 s GOP, a new muxer primed from the hub's
 // history answers its first playlists at once instead of after one or two GOPs.
 func TestFirstPlaylistLongGOP(t *testing.T) {
-	clip := clips.get(t, 4*clipFPS)
+	clip := clips.Get(t, 4*clipFPS)
 	for _, tc := range []struct {
 		name    string
 		variant string

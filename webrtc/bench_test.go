@@ -24,7 +24,7 @@ func TestWHEPAddedLatency(t *testing.T) {
 	}
 	h := newTestHub(t)
 	_, base := newTestServer(t, h)
-	clip := clips.get(t, clipFPS)
+	clip := clips.Get(t, clipFPS)
 	src := publishClip(t, h, "nocache", clip, false) // no GOP cache: every frame is live
 	var mu sync.Mutex
 	written := map[int]time.Time{}
@@ -65,16 +65,16 @@ func TestWHEPAddedLatency(t *testing.T) {
 // re-packetisation to 1188-byte payloads and the pion track write (unbound,
 // so no socket I/O).
 func BenchmarkH264Repacketise(b *testing.B) {
-	clip := clips.get(b, clipFPS)
+	clip := clips.Get(b, clipFPS)
 	tr := &hub.Track{Format: &format.H264{PayloadTyp: 96, PacketizationMode: 1}}
 	spec := &outSpec{track: tr, send: sendH264, kind: pwebrtc.RTPCodecTypeVideo, codec: pwebrtc.RTPCodecParameters{
 		RTPCodecCapability: pwebrtc.RTPCodecCapability{MimeType: pwebrtc.MimeTypeH264, ClockRate: 90000}, PayloadType: 102,
 	}}
 	ot, err := newOutTrack(spec)
 	require.NoError(b, err)
-	aus := make([]*hub.AccessUnit, len(clip.video))
+	aus := make([]*hub.AccessUnit, len(clip.Video))
 	bytes := 0
-	for i, v := range clip.video {
+	for i, v := range clip.Video {
 		aus[i] = &hub.AccessUnit{Track: tr, PTS: int64(i) * frameTicks, Payloads: v}
 		for _, n := range v {
 			bytes += len(n)

@@ -8,9 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -20,12 +17,12 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/description"
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
 	"github.com/bluenviron/gortsplib/v5/pkg/format/rtph264"
-	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
 	"github.com/pion/rtp"
 	"github.com/stretchr/testify/require"
 
 	"github.com/streamgate/streamgate/gateway/hub"
+	"github.com/streamgate/streamgate/internal/testclip"
 )
 
 const (
@@ -38,99 +35,10 @@ const (
 )
 
 // testClip is a short H.264 clip made by ffmpeg, as access units.
-type testClip struct {
-	sps, pps []byte
-	video    [][][]byte // access units, AUDs removed
-}
+type testClip = testclip.Clip
 
-type clipCache struct {
-	mu    sync.Mutex
-	dir   string
-	clips map[int]*testClip
-}
-
-var clips clipCache // test-only cache: ffmpeg runs once per GOP length
-
-func (c *clipCache) get(t testing.TB, gop int) *testClip {
-	t.Helper()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if cl := c.clips[gop]; cl != nil {
-		return cl
-	}
-	if _, err := exec.LookPath("ffmpeg"); err != nil {
-		t.Skip("ffmpeg not installed")
-	}
-	if c.dir == "" {
-		dir, err := os.MkdirTemp("", "webrtc-test-clips")
-		require.NoError(t, err)
-		c.dir = dir
-		c.clips = make(map[int]*testClip)
-	}
-	v := filepath.Join(c.dir, fmt.Sprintf("gop%d.h264", gop))
-	ctx, cancel := context.WithTimeout(context.Background(), testDeadline)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "ffmpeg", "-loglevel", "error", "-y",
-		"-t", fmt.Sprint(clipSeconds), "-f", "lavfi", "-i", fmt.Sprintf("testsrc2=size=320x180:rate=%d", clipFPS),
-		"-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-pix_fmt", "yuv420p",
-		"-g", fmt.Sprint(gop), "-keyint_min", fmt.Sprint(gop), "-sc_threshold", "0", "-bf", "0",
-		"-x264-params", "aud=1:repeat-headers=1", "-f", "h264", v)
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, "ffmpeg: %s", out)
-	vb, err := os.ReadFile(v)
-	require.NoError(t, err)
-	cl := &testClip{}
-	var au [][]byte
-	for _, n := range splitAnnexB(vb) {
-		switch h264.NALUType(n[0] & 0x1F) {
-		case h264.NALUTypeAccessUnitDelimiter:
-			if len(au) > 0 {
-				cl.video = append(cl.video, au)
-			}
-			au = nil
-			continue
-		case h264.NALUTypeSPS:
-			if cl.sps == nil {
-				cl.sps = n
-			}
-		case h264.NALUTypePPS:
-			if cl.pps == nil {
-				cl.pps = n
-			}
-		}
-		au = append(au, n)
-	}
-	if len(au) > 0 {
-		cl.video = append(cl.video, au)
-	}
-	require.True(t, h264.IsRandomAccess(cl.video[0]))
-	c.clips[gop] = cl
-	return cl
-}
-
-func (c *clipCache) cleanup() {
-	if c.dir != "" {
-		os.RemoveAll(c.dir)
-	}
-}
-
-func splitAnnexB(b []byte) [][]byte {
-	var out [][]byte
-	start := -1
-	for i := 0; i+2 < len(b); i++ {
-		if b[i] == 0 && b[i+1] == 0 && b[i+2] == 1 {
-			if start >= 0 {
-				out = append(out, bytes.TrimRight(b[start:i], "\x00"))
-			}
-			start = i + 3
-			i += 2
-		}
-	}
-	if start >= 0 && start < len(b) {
-		out = append(out, b[start:])
-	}
-	return out
-}
+// clips makes each clip once per GOP length for the whole test binary.
+var clips = testclip.Cache{Prefix: "webrtc-test-clips", Seconds: clipSeconds, FPS: clipFPS, Width: 320, Height: 180}
 
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
@@ -214,7 +122,7 @@ func publishClip(t testing.TB, h *hub.Hub, name string, clip *testClip, withOpus
 	t.Helper()
 	s := &source{t: t, clip: clip}
 	s.video = &description.Media{Type: description.MediaTypeVideo, Formats: []format.Format{&format.H264{
-		PayloadTyp: 96, PacketizationMode: 1, SPS: clip.sps, PPS: clip.pps,
+		PayloadTyp: 96, PacketizationMode: 1, SPS: clip.SPS, PPS: clip.PPS,
 	}}}
 	desc := &description.Session{Medias: []*description.Media{s.video}}
 	if withOpus {
@@ -267,7 +175,7 @@ func frameIndex(payload []byte) (int, bool) {
 }
 
 func (s *source) writeVideo() {
-	au := s.clip.video[s.vi%len(s.clip.video)]
+	au := s.clip.Video[s.vi%len(s.clip.Video)]
 	au = append([][]byte{seiIndex(s.vi)}, au...)
 	pts := int64(s.vi) * frameTicks
 	pkts, err := s.venc.Encode(au)
@@ -359,7 +267,7 @@ func publishAAC(t testing.TB, h *hub.Hub, name string, clip *testClip) *source {
 	t.Helper()
 	s := &source{t: t, clip: clip}
 	s.video = &description.Media{Type: description.MediaTypeVideo, Formats: []format.Format{&format.H264{
-		PayloadTyp: 96, PacketizationMode: 1, SPS: clip.sps, PPS: clip.pps,
+		PayloadTyp: 96, PacketizationMode: 1, SPS: clip.SPS, PPS: clip.PPS,
 	}}}
 	aac := &description.Media{Type: description.MediaTypeAudio, Formats: []format.Format{&format.MPEG4Audio{
 		PayloadTyp: 97, SizeLength: 13, IndexLength: 3, IndexDeltaLength: 3,

@@ -13,7 +13,7 @@ import (
 // more than a second before it reports them.
 func TestMain(m *testing.M) {
 	code := m.Run()
-	clips.cleanup()
+	clips.Cleanup()
 	if code == 0 {
 		if err := goleak.Find(); err != nil {
 			os.Stderr.WriteString("goleak: " + err.Error() + "\n")

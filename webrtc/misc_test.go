@@ -53,7 +53,7 @@ func TestLinkHeadersInAnswer(t *testing.T) {
 		ICEServers: []ICEServer{{URLs: []string{"stun:127.0.0.1:3478"}}}}
 	require.NoError(t, s.Start())
 	defer s.Close()
-	clip := clips.get(t, clipFPS)
+	clip := clips.Get(t, clipFPS)
 	publishClip(t, h, "cam", clip, false).advance(time.Second)
 	c := newWHEPClient(t, "", video)
 	req := httptestRequest(t, http.MethodPost, "/cam/whep", contentSDP, c.offer())
@@ -81,7 +81,7 @@ func TestSharedPortNumber(t *testing.T) {
 func TestPLIReplaysGOP(t *testing.T) {
 	h := newTestHub(t)
 	_, base := newTestServer(t, h)
-	clip := clips.get(t, 4*clipFPS) // 4 s GOP: no camera keyframe during the test
+	clip := clips.Get(t, 4*clipFPS) // 4 s GOP: no camera keyframe during the test
 	publishClip(t, h, "cam", clip, false).live(time.Second)
 
 	var mu sync.Mutex
@@ -112,7 +112,7 @@ func TestPLIReplaysGOP(t *testing.T) {
 func TestBFramesWarning(t *testing.T) {
 	h := newTestHub(t)
 	s, base := newTestServer(t, h)
-	clip := clips.get(t, clipFPS)
+	clip := clips.Get(t, clipFPS)
 	src := publishClip(t, h, "cam", clip, false)
 	src.advance(time.Second)
 	c := newWHEPClient(t, base, video)

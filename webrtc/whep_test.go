@@ -21,7 +21,7 @@ var (
 func TestWHEPPlayback(t *testing.T) {
 	h := newTestHub(t)
 	s, base := newTestServer(t, h)
-	clip := clips.get(t, 2*clipFPS) // 2 s GOP
+	clip := clips.Get(t, 2*clipFPS) // 2 s GOP
 	src := publishClip(t, h, "cam", clip, true)
 	src.live(2 * time.Second)
 	baseline := runtime.NumGoroutine()
@@ -62,7 +62,7 @@ func TestWHEPPlayback(t *testing.T) {
 func TestWHEPVideoOnlyAACLeftOut(t *testing.T) {
 	h := newTestHub(t)
 	s, base := newTestServer(t, h)
-	clip := clips.get(t, clipFPS)
+	clip := clips.Get(t, clipFPS)
 	src := publishAAC(t, h, "aaccam", clip)
 	src.live(time.Second)
 
@@ -82,7 +82,7 @@ func TestWHEPVideoOnlyAACLeftOut(t *testing.T) {
 func TestWHEPTrickleAndOptions(t *testing.T) {
 	h := newTestHub(t)
 	_, base := newTestServer(t, h)
-	clip := clips.get(t, clipFPS)
+	clip := clips.Get(t, clipFPS)
 	publishClip(t, h, "site/door", clip, false).live(time.Second)
 
 	resp, _ := request(t, http.MethodOptions, base+"/site/door/whep", "", "", nil)
@@ -122,7 +122,7 @@ func TestWHEPTrickleAndOptions(t *testing.T) {
 func TestWHEPBadInput(t *testing.T) {
 	h := newTestHub(t)
 	_, base := newTestServer(t, h)
-	clip := clips.get(t, clipFPS)
+	clip := clips.Get(t, clipFPS)
 	publishClip(t, h, "cam", clip, true).live(time.Second)
 
 	// A viewer that must keep playing while bad requests come in.
@@ -186,7 +186,7 @@ func vp8OnlyOffer(t *testing.T) string {
 func TestServerCloseEndsSessions(t *testing.T) {
 	h := newTestHub(t)
 	s, base := newTestServer(t, h)
-	clip := clips.get(t, clipFPS)
+	clip := clips.Get(t, clipFPS)
 	publishClip(t, h, "cam", clip, false).live(time.Second)
 	c := newWHEPClient(t, base, video)
 	require.Equal(t, http.StatusCreated, c.post("/cam/whep").StatusCode)
@@ -203,7 +203,7 @@ func TestServerCloseEndsSessions(t *testing.T) {
 func TestWHEPStreamEndEndsSession(t *testing.T) {
 	h := newTestHub(t)
 	s, base := newTestServer(t, h)
-	clip := clips.get(t, clipFPS)
+	clip := clips.Get(t, clipFPS)
 	src := publishClip(t, h, "cam", clip, false)
 	stop := src.live(time.Second)
 	c := newWHEPClient(t, base, video)

@@ -76,7 +76,7 @@ func (c *whipClient) send(clip *testClip) {
 			el := time.Since(start)
 			for time.Duration(vi)*time.Second/clipFPS <= el {
 				var annexB []byte
-				for _, n := range clip.video[vi%len(clip.video)] {
+				for _, n := range clip.Video[vi%len(clip.Video)] {
 					annexB = append(append(annexB, 0, 0, 0, 1), n...)
 				}
 				_ = c.video.WriteSample(media.Sample{Data: annexB, Duration: time.Second / clipFPS})
@@ -101,7 +101,7 @@ func (c *whipClient) close() {
 func TestWHIPPublish(t *testing.T) {
 	h := newTestHub(t)
 	s, base := newTestServer(t, h)
-	clip := clips.get(t, 2*clipFPS)
+	clip := clips.Get(t, 2*clipFPS)
 
 	c := newWHIPClient(t)
 	offer, err := c.pc.CreateOffer(nil)
