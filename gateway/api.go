@@ -72,6 +72,16 @@ func (g *Gateway) pathStatus(pc *PathConfig) web.PathStatus {
 		if n, ok := streamDrops(st); ok {
 			out.ReaderDrops = &n
 		}
+		pkts, bytes := streamReceived(st)
+		out.PacketsReceived, out.BytesReceived = &pkts, &bytes
+		if d := st.KeyframeInterval(); d > 0 {
+			sec := d.Seconds()
+			out.KeyframeInterval = &sec
+		}
+		if t := st.LastPacket(); !t.IsZero() {
+			age := max(time.Since(t), 0).Seconds()
+			out.LastPacketAge = &age
+		}
 		if out.Since == nil {
 			if t, ok := streamSince(st); ok {
 				out.Since = timePtr(t)
@@ -155,9 +165,9 @@ type readerDropper interface {
 	ReaderDrops() uint64
 }
 
-// streamDrops reads the stream's drop total once the hub offers it
-// (hub.Stream.ReaderDrops, proposed); until then the API and the metrics
-// leave drops out rather than show a sum that goes down when readers leave.
+// streamDrops reads the stream's drop total (hub.Stream.ReaderDrops); a
+// stream without it leaves drops out of the API and the metrics rather than
+// show a sum that goes down when readers leave.
 func streamDrops(st any) (uint64, bool) {
 	if d, ok := st.(readerDropper); ok {
 		return d.ReaderDrops(), true
@@ -170,8 +180,8 @@ type onlineSincer interface {
 	OnlineSince() time.Time
 }
 
-// streamSince reads when the stream last came online once the hub offers
-// it (hub.Stream.OnlineSince, proposed); pulled paths take it from the pull.
+// streamSince reads when the stream last came online (hub.Stream.OnlineSince,
+// zero while offline); pulled paths take it from the pull.
 func streamSince(st any) (time.Time, bool) {
 	if s, ok := st.(onlineSincer); ok {
 		return s.OnlineSince(), true

@@ -33,6 +33,9 @@ type Gateway struct {
 	Config *Config
 	// Logger receives every log line. Defaults to slog.Default().
 	Logger *slog.Logger
+	// SummaryPeriod is how often a summary line of every path with a
+	// stream is logged (readers, bytes per second, drops). Defaults to 1m.
+	SummaryPeriod time.Duration
 
 	auth  *auth.Authorizer
 	hub   *hub.Hub
@@ -42,6 +45,8 @@ type Gateway struct {
 	web   *web.Server
 	pulls pulls
 	live  liveConfig
+	// summary logs the periodic path summaries (summary.go).
+	summary *summaryLoop
 }
 
 // Start builds and starts every component; on error nothing keeps running.
@@ -170,6 +175,7 @@ func (g *Gateway) Start() error {
 			}
 		}
 	}
+	g.summary = g.startSummary()
 	return nil
 }
 
@@ -232,6 +238,7 @@ func (g *Gateway) hlsSettings(name string) hls.Settings {
 // Close stops the servers first (readers are told and disconnected), then
 // the sources, then the Authorizer's JWKS refresh. It is idempotent.
 func (g *Gateway) Close() {
+	g.summary.close()
 	if g.web != nil {
 		g.web.Close()
 	}

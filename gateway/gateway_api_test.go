@@ -159,8 +159,31 @@ func TestMetricsDemoReadyAndReaders(t *testing.T) {
 	base, ok := metricValue(fams, "streamgate_path_readers", "path", "demo")
 	require.True(t, ok)
 
+	// The hub's counters: bytes and packets grow while the demo runs.
+	bytes0, ok := metricValue(fams, "streamgate_path_bytes_received_total", "path", "demo")
+	require.True(t, ok, "the demo reports its bytes")
+	pkts0, ok := metricValue(fams, "streamgate_path_packets_received_total", "path", "demo")
+	require.True(t, ok, "the demo reports its packets")
+	c.waitMetric("bytes grow", "streamgate_path_bytes_received_total", func(v float64, _ bool) bool { return v > bytes0 }, "path", "demo")
+	c.waitMetric("packets grow", "streamgate_path_packets_received_total", func(v float64, _ bool) bool { return v > pkts0 }, "path", "demo")
+	drops, ok := metricValue(fams, "streamgate_path_reader_drops_total", "path", "demo")
+	assert.True(t, ok, "drops are reported")
+	assert.Zero(t, drops)
+	_, ok = metricValue(fams, "streamgate_path_bytes_received_total", "path", "cam")
+	assert.False(t, ok, "a path without a stream has no byte counter")
+	c.waitMetric("the keyframe interval is known", "streamgate_path_keyframe_interval_seconds", func(v float64, ok bool) bool { return ok && v > 0 && v < 10 }, "path", "demo")
+	for _, proto := range []string{"rtsp", "hls", "webrtc"} {
+		v, ok := metricValue(fams, "streamgate_path_readers_by_protocol", "path", "demo", "protocol", proto)
+		assert.True(t, ok, "readers by protocol %s", proto)
+		assert.Zero(t, v, "no %s reader yet", proto)
+	}
+	v, ok := metricValue(fams, "streamgate_webrtc_sessions", "state", "connected")
+	assert.True(t, ok && v == 0, "WebRTC sessions by state: %v %v", v, ok)
+
 	r := mustReader(t, g.url("demo"), gortsplib.ProtocolTCP)
 	c.waitMetric("an RTSP reader joins", "streamgate_path_readers", func(v float64, _ bool) bool { return v == base+1 }, "path", "demo")
+	c.waitMetric("the RTSP reader is counted by protocol", "streamgate_path_readers_by_protocol", func(v float64, _ bool) bool { return v == 1 },
+		"path", "demo", "protocol", "rtsp")
 	r.c.Close()
 	c.waitMetric("the RTSP reader leaves", "streamgate_path_readers", func(v float64, _ bool) bool { return v == base }, "path", "demo")
 
@@ -168,8 +191,10 @@ func TestMetricsDemoReadyAndReaders(t *testing.T) {
 	status, body := c.get("/demo/index.m3u8")
 	require.Equal(t, http.StatusOK, status, body)
 	c.waitMetric("the HLS muxer is counted", "streamgate_hls_muxers", func(v float64, _ bool) bool { return v == 1 })
+	c.waitMetric("the HLS muxer is a reader by protocol", "streamgate_path_readers_by_protocol", func(v float64, _ bool) bool { return v == 1 },
+		"path", "demo", "protocol", "hls")
 	c.waitMetric("scrapes are counted", "streamgate_http_requests_total", func(v float64, ok bool) bool { return ok && v >= 1 }, "route", "other", "status", "2xx")
-	v, ok := metricValue(c.scrape(), "streamgate_http_requests_total", "route", "media", "status", "2xx")
+	v, ok = metricValue(c.scrape(), "streamgate_http_requests_total", "route", "media", "status", "2xx")
 	assert.True(t, ok && v >= 1, "media requests are counted: %v", v)
 }
 
@@ -188,6 +213,17 @@ func TestAPIPaths(t *testing.T) {
 	demo, _ := findPath(list, "demo")
 	assert.Equal(t, "ready", demo.State)
 	assert.Equal(t, web.SourceStatus{Type: "demo"}, demo.Source)
+	require.NotNil(t, demo.BytesReceived, "the demo's stream counts its bytes")
+	require.NotNil(t, demo.PacketsReceived)
+	assert.Positive(t, *demo.PacketsReceived)
+	require.NotNil(t, demo.ReaderDrops, "the hub reports drops")
+	assert.NotNil(t, demo.Since, "a ready stream says since when")
+	require.NotNil(t, demo.LastPacketAge)
+	assert.Less(t, *demo.LastPacketAge, 5.0, "the demo sends all the time")
+	require.Eventually(t, func() bool {
+		d := getJSON[web.PathStatus](c, "/api/v1/paths/demo")
+		return d.KeyframeInterval != nil && *d.KeyframeInterval > 0 && *d.BytesReceived > *demo.BytesReceived
+	}, e2eTimeout, 20*time.Millisecond, "the keyframe interval is known and bytes grow")
 	require.Len(t, demo.Tracks, 2)
 	video, audio := demo.Tracks[0], demo.Tracks[1]
 	assert.Equal(t, "H264", video.Codec)
@@ -209,6 +245,8 @@ func TestAPIPaths(t *testing.T) {
 	assert.True(t, cam.OnDemand)
 	assert.Equal(t, web.SourceStatus{Type: "pull", URL: "rtsp://user:***@127.0.0.1:1/x"}, cam.Source)
 	assert.Empty(t, cam.Tracks)
+	assert.Nil(t, cam.BytesReceived, "no stream, no counters")
+	assert.Nil(t, cam.LastPacketAge)
 
 	door, _ := findPath(list, "site/door")
 	assert.Equal(t, "idle", door.State)

@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/streamgate/streamgate/gateway/hub"
 	"github.com/streamgate/streamgate/web"
 )
 
@@ -57,6 +58,12 @@ type pathCollector struct {
 	drops      *prometheus.Desc
 	reconnects *prometheus.Desc
 	hlsMuxers  *prometheus.Desc
+
+	bytesIn       *prometheus.Desc
+	packetsIn     *prometheus.Desc
+	keyInterval   *prometheus.Desc
+	byProtocol    *prometheus.Desc
+	webrtcByState *prometheus.Desc
 }
 
 func newPathCollector(g *Gateway) *pathCollector {
@@ -69,12 +76,21 @@ func newPathCollector(g *Gateway) *pathCollector {
 		drops:      prometheus.NewDesc("streamgate_path_reader_drops_total", "Units the readers of the path's current stream lost because they fell behind.", path, nil),
 		reconnects: prometheus.NewDesc("streamgate_source_reconnects_total", "Connection attempts of the path's RTSP pull after its first.", path, nil),
 		hlsMuxers:  prometheus.NewDesc("streamgate_hls_muxers", "HLS muxers running or starting.", nil, nil),
+
+		bytesIn:     prometheus.NewDesc("streamgate_path_bytes_received_total", "RTP payload bytes the path's current stream received from its sources.", path, nil),
+		packetsIn:   prometheus.NewDesc("streamgate_path_packets_received_total", "RTP packets the path's current stream received from its sources.", path, nil),
+		keyInterval: prometheus.NewDesc("streamgate_path_keyframe_interval_seconds", "Time between the last two keyframes of the path's video, as received.", path, nil),
+		byProtocol: prometheus.NewDesc("streamgate_path_readers_by_protocol",
+			"Readers of the path by protocol: RTSP sessions, WebRTC viewers, and 1 for a running HLS muxer.", []string{"path", "protocol"}, nil),
+		webrtcByState: prometheus.NewDesc("streamgate_webrtc_sessions",
+			"WebRTC sessions (WHEP viewers and WHIP publishers) by peer connection state.", []string{"state"}, nil),
 	}
 }
 
 // Describe sends the descriptors of every metric the collector makes.
 func (c *pathCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.paths, c.ready, c.readers, c.drops, c.reconnects, c.hlsMuxers} {
+	for _, d := range []*prometheus.Desc{c.paths, c.ready, c.readers, c.drops, c.reconnects, c.hlsMuxers,
+		c.bytesIn, c.packetsIn, c.keyInterval, c.byProtocol, c.webrtcByState} {
 		ch <- d
 	}
 }
@@ -88,6 +104,14 @@ func (c *pathCollector) Collect(ch chan<- prometheus.Metric) {
 	pcs := g.pathConfigs()
 	ch <- prometheus.MustNewConstMetric(c.paths, prometheus.GaugeValue, float64(len(pcs)))
 	muxers := 0
+	rtspReaders := map[string]int{}
+	if g.rtsp != nil {
+		for _, se := range g.rtsp.Sessions() {
+			if !se.Publishing && se.Path != "" {
+				rtspReaders[se.Path]++
+			}
+		}
+	}
 	for _, pc := range pcs {
 		ps := g.stateOf(pc)
 		ready, readers := 0.0, 0.0
@@ -99,17 +123,60 @@ func (c *pathCollector) Collect(ch chan<- prometheus.Metric) {
 			if n, ok := streamDrops(ps.stream); ok {
 				ch <- prometheus.MustNewConstMetric(c.drops, prometheus.CounterValue, float64(n), pc.Name)
 			}
+			pkts, bytes := streamReceived(ps.stream)
+			ch <- prometheus.MustNewConstMetric(c.packetsIn, prometheus.CounterValue, float64(pkts), pc.Name)
+			ch <- prometheus.MustNewConstMetric(c.bytesIn, prometheus.CounterValue, float64(bytes), pc.Name)
+			if d := ps.stream.KeyframeInterval(); d > 0 {
+				ch <- prometheus.MustNewConstMetric(c.keyInterval, prometheus.GaugeValue, d.Seconds(), pc.Name)
+			}
 		}
 		ch <- prometheus.MustNewConstMetric(c.ready, prometheus.GaugeValue, ready, pc.Name)
 		ch <- prometheus.MustNewConstMetric(c.readers, prometheus.GaugeValue, readers, pc.Name)
 		if pc.Pulled() {
 			ch <- prometheus.MustNewConstMetric(c.reconnects, prometheus.CounterValue, float64(ps.pull.Reconnects), pc.Name)
 		}
+		hlsRunning := 0.0
 		if g.hls != nil {
-			if _, ok := g.hls.Status(pc.Name); ok {
+			if hs, ok := g.hls.Status(pc.Name); ok {
 				muxers++
+				if hs.Running {
+					hlsRunning = 1
+				}
 			}
+		}
+		ch <- prometheus.MustNewConstMetric(c.byProtocol, prometheus.GaugeValue, float64(rtspReaders[pc.Name]), pc.Name, "rtsp")
+		ch <- prometheus.MustNewConstMetric(c.byProtocol, prometheus.GaugeValue, hlsRunning, pc.Name, "hls")
+		if g.rtc != nil {
+			ws, _ := g.rtc.Status(pc.Name)
+			ch <- prometheus.MustNewConstMetric(c.byProtocol, prometheus.GaugeValue, float64(ws.Viewers), pc.Name, "webrtc")
 		}
 	}
 	ch <- prometheus.MustNewConstMetric(c.hlsMuxers, prometheus.GaugeValue, float64(muxers))
+	if g.rtc != nil {
+		// Every state is reported, 0 included, so a series does not vanish
+		// when its last session changes state.
+		states := map[string]int{}
+		for _, st := range webrtcStates {
+			states[st] = 0
+		}
+		for _, se := range g.rtc.Sessions() {
+			states[se.State]++
+		}
+		for st, n := range states {
+			ch <- prometheus.MustNewConstMetric(c.webrtcByState, prometheus.GaugeValue, float64(n), st)
+		}
+	}
+}
+
+// webrtcStates are the peer connection states webrtc.SessionInfo names.
+var webrtcStates = []string{"new", "connecting", "connected", "disconnected", "failed", "closed"}
+
+// streamReceived sums the packets and payload bytes of the stream's tracks.
+func streamReceived(st *hub.Stream) (packets, bytes uint64) {
+	for _, t := range st.Tracks {
+		p, b := t.Received()
+		packets += p
+		bytes += b
+	}
+	return packets, bytes
 }

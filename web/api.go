@@ -76,6 +76,16 @@ type PathStatus struct {
 	// ReaderDrops counts the units the current stream's readers lost
 	// because they fell behind; nil when the hub does not say.
 	ReaderDrops *uint64 `json:"readerDrops,omitempty"`
+	// BytesReceived and PacketsReceived count the RTP payload bytes and the
+	// packets the current stream took from its sources; nil without a stream.
+	BytesReceived   *uint64 `json:"bytesReceived,omitempty"`
+	PacketsReceived *uint64 `json:"packetsReceived,omitempty"`
+	// KeyframeInterval is the time between the last two keyframes of the
+	// stream's video, in seconds; nil until two were seen.
+	KeyframeInterval *float64 `json:"keyframeInterval,omitempty"`
+	// LastPacketAge is how long ago the stream last received a packet, in
+	// seconds; nil before the first.
+	LastPacketAge *float64 `json:"lastPacketAge,omitempty"`
 	// Tracks are the tracks of the current stream; empty (not null) when
 	// there is none.
 	Tracks []TrackStatus `json:"tracks"`

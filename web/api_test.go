@@ -157,6 +157,8 @@ func testAPIPaths() *fakeAPI {
 	since := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 	retry := since.Add(4 * time.Second)
 	drops := uint64(7)
+	bytesIn, pktsIn := uint64(123456), uint64(321)
+	keyInt, age := 2.0, 0.04
 	sessionSince := since.Add(time.Minute)
 	in, out := uint64(1234), uint64(5678)
 	return &fakeAPI{sessions: []SessionStatus{
@@ -165,6 +167,7 @@ func testAPIPaths() *fakeAPI {
 	}, list: []PathStatus{
 		{
 			Name: "cam1", State: "ready", Since: &since, OnDemand: true, Readers: 2, ReaderDrops: &drops,
+			BytesReceived: &bytesIn, PacketsReceived: &pktsIn, KeyframeInterval: &keyInt, LastPacketAge: &age,
 			Source: SourceStatus{Type: "pull", URL: "rtsp://user:***@10.0.0.10:554/stream1", Reconnects: 3},
 			Tracks: []TrackStatus{
 				{Index: 0, Kind: "video", Codec: "H264", Width: 1280, Height: 720, FPS: 25,
@@ -281,7 +284,7 @@ func TestAPIPathBodies(t *testing.T) {
 	assert.Equal(t, "site/door", door["name"])
 	assert.Equal(t, []any{}, door["tracks"], "no tracks is an empty list, not null")
 	assert.Equal(t, map[string]any{"viewers": 0.0, "publishers": 1.0, "warnings": []any{}}, door["webrtc"], "no warnings is an empty list")
-	for _, key := range []string{"since", "lastError", "nextRetry", "readerDrops", "hls"} {
+	for _, key := range []string{"since", "lastError", "nextRetry", "readerDrops", "bytesReceived", "packetsReceived", "keyframeInterval", "lastPacketAge", "hls"} {
 		assert.NotContains(t, door, key, "unset optional fields are left out")
 	}
 }

@@ -3,6 +3,8 @@ package webrtc
 import (
 	"sort"
 	"time"
+
+	pwebrtc "github.com/pion/webrtc/v4"
 )
 
 // Kinds of SessionInfo.
@@ -23,6 +25,19 @@ type SessionInfo struct {
 	Remote string
 	// Since is when the session was created.
 	Since time.Time
+	// State is the peer connection's state: new, connecting, connected,
+	// disconnected, failed or closed.
+	State string
+}
+
+// stateName names a peer connection state kept as an int32; the zero
+// value (before the first change) is "new".
+func stateName(v int32) string {
+	st := pwebrtc.PeerConnectionState(v)
+	if st == pwebrtc.PeerConnectionStateUnknown {
+		return pwebrtc.PeerConnectionStateNew.String()
+	}
+	return st.String()
 }
 
 // Sessions lists the WHEP viewers and WHIP publishers, oldest first.
@@ -30,10 +45,10 @@ func (s *Server) Sessions() []SessionInfo {
 	s.mu.Lock()
 	out := make([]SessionInfo, 0, len(s.viewers)+len(s.publishers))
 	for _, se := range s.viewers {
-		out = append(out, SessionInfo{ID: se.id, Kind: KindWHEP, Path: se.path, Remote: se.remote, Since: se.since})
+		out = append(out, SessionInfo{ID: se.id, Kind: KindWHEP, Path: se.path, Remote: se.remote, Since: se.since, State: stateName(se.state.Load())})
 	}
 	for _, p := range s.publishers {
-		out = append(out, SessionInfo{ID: p.id, Kind: KindWHIP, Path: p.path, Remote: p.remote, Since: p.since})
+		out = append(out, SessionInfo{ID: p.id, Kind: KindWHIP, Path: p.path, Remote: p.remote, Since: p.since, State: stateName(p.state.Load())})
 	}
 	s.mu.Unlock()
 	sort.Slice(out, func(i, j int) bool {

@@ -272,6 +272,9 @@ func (s *Stream) removeReader(r *Reader) {
 	defer s.mu.Unlock()
 	for i, x := range s.readers {
 		if x == r {
+			// Units are offered under s.mu to listed readers only, so the
+			// count is final once r leaves the list.
+			s.dropsGone += r.dropped.Load()
 			last := len(s.readers) - 1
 			s.readers[i] = s.readers[last]
 			s.readers[last] = nil

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bluenviron/gortsplib/v5/pkg/description"
@@ -69,6 +70,18 @@ type Stream struct {
 	closeErr error
 	ntpBase  time.Time
 	haveBase bool
+	// lastKey is when the key track's last random-access unit arrived (unix
+	// nanos, 0 when none since the source session began). Guarded by mu.
+	lastKey int64
+	// dropsGone totals the drops of readers that left. Guarded by mu.
+	dropsGone uint64
+
+	// Counters read without the lock (status, metrics): the time of the
+	// last packet and of the last time the stream came online (unix nanos,
+	// 0 for never / offline), and the key track's keyframe interval.
+	lastPacket  atomic.Int64
+	onlineSince atomic.Int64
+	keyInterval atomic.Int64
 
 	done     chan struct{}
 	reporter sync.WaitGroup
@@ -102,6 +115,7 @@ func newStream(desc *description.Session, conf StreamConfig, logger *slog.Logger
 	}
 	s.hist.maxGOPs = conf.HistoryGOPs
 	s.hist.maxBytes = conf.HistoryMaxBytes
+	s.onlineSince.Store(time.Now().UnixNano())
 	s.reporter.Add(1)
 	go s.reportDrops()
 	return s
@@ -131,6 +145,38 @@ func (s *Stream) ReaderCount() int {
 	return len(s.readers)
 }
 
+// LastPacket is when the stream last took a packet from its source; zero
+// before the first.
+func (s *Stream) LastPacket() time.Time { return unixNano(s.lastPacket.Load()) }
+
+// OnlineSince is when the stream last came online (created, or its source
+// came back after an outage); zero while it is offline or closed.
+func (s *Stream) OnlineSince() time.Time { return unixNano(s.onlineSince.Load()) }
+
+// KeyframeInterval is the time between the last two random-access units of
+// the key track, as received; 0 until two were seen. It keeps its value
+// through an outage, and an outage is never measured as an interval.
+func (s *Stream) KeyframeInterval() time.Duration { return time.Duration(s.keyInterval.Load()) }
+
+// ReaderDrops counts the units every reader of the stream lost because it
+// fell behind, readers that left included, so it never goes down.
+func (s *Stream) ReaderDrops() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := s.dropsGone
+	for _, r := range s.readers {
+		n += r.dropped.Load()
+	}
+	return n
+}
+
+func unixNano(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
+}
+
 // KeyTrack is the track whose keyframes start groups of pictures, or nil when
 // the stream has no H.264 or H.265 video.
 func (s *Stream) KeyTrack() *Track { return s.keyTrack }
@@ -144,9 +190,14 @@ func (s *Stream) close(err error) {
 	}
 	s.closed = true
 	s.online = false
+	s.onlineSince.Store(0)
 	s.closeErr = err
 	readers := s.readers
 	s.readers = nil
+	for _, r := range readers {
+		// No unit is offered to them any more: their drop counts are final.
+		s.dropsGone += r.dropped.Load()
+	}
 	s.hist.clear()
 	for _, t := range s.Tracks {
 		t.dropPending()
@@ -170,6 +221,8 @@ func (s *Stream) goOffline() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.online = false
+	s.onlineSince.Store(0)
+	s.lastKey = 0
 	s.hist.clear()
 	for _, t := range s.Tracks {
 		t.dropPending()
@@ -185,7 +238,9 @@ func (s *Stream) goOnline() uint32 {
 	defer s.mu.Unlock()
 	s.gen++
 	s.online = true
+	s.onlineSince.Store(time.Now().UnixNano())
 	s.haveBase = false
+	s.lastKey = 0
 	return s.gen
 }
 
@@ -206,6 +261,9 @@ func (s *Stream) writeRTP(t *Track, gen uint32, pkt *rtp.Packet, pts int64, ntp 
 		u.Release()
 		return
 	}
+	t.units.Add(1)
+	t.bytes.Add(uint64(len(pkt.Payload)))
+	s.lastPacket.Store(now.UnixNano())
 	if ntp.IsZero() {
 		if !s.haveBase {
 			s.ntpBase = now.Add(-ticksToDuration(pts, t.ClockRate()))
@@ -247,6 +305,13 @@ func (s *Stream) flushAU(t *Track) {
 		return
 	}
 	first := t.pending[0]
+	if t == s.keyTrack && t.pendingRA {
+		at := first.Received.UnixNano()
+		if s.lastKey != 0 && at > s.lastKey {
+			s.keyInterval.Store(at - s.lastKey)
+		}
+		s.lastKey = at
+	}
 	for _, u := range t.pending[1:] {
 		u.Retain()
 		first.auParts = append(first.auParts, u)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"sync/atomic"
 
 	"github.com/bluenviron/gortsplib/v5/pkg/description"
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
@@ -26,6 +27,18 @@ type Track struct {
 	pending   []*Unit
 	pendingTS uint32
 	pendingRA bool
+
+	// units and bytes count the packets the track received and their RTP
+	// payload bytes, for status and metrics (see Received).
+	units atomic.Uint64
+	bytes atomic.Uint64
+}
+
+// Received is how many RTP packets the track took from its sources and
+// their payload bytes, over the stream's life (outages included). Packets
+// of a stale source session or of a closed stream are not counted.
+func (t *Track) Received() (packets, bytes uint64) {
+	return t.units.Load(), t.bytes.Load()
 }
 
 // IsVideo reports whether the track is a video track.
