@@ -34,8 +34,9 @@ type apiView struct {
 func (a apiView) Paths() []web.PathStatus {
 	pcs := a.g.pathConfigs()
 	out := make([]web.PathStatus, 0, len(pcs))
+	rtsp := a.g.rtspByPath()
 	for _, pc := range pcs {
-		out = append(out, a.g.pathStatus(pc))
+		out = append(out, a.g.pathStatus(pc, rtsp))
 	}
 	return out
 }
@@ -46,11 +47,11 @@ func (a apiView) Path(name string) (web.PathStatus, bool) {
 	if !ok {
 		return web.PathStatus{}, false
 	}
-	return a.g.pathStatus(pc), true
+	return a.g.pathStatus(pc, a.g.rtspByPath()), true
 }
 
-// pathStatus describes one path for the API.
-func (g *Gateway) pathStatus(pc *PathConfig) web.PathStatus {
+// pathStatus describes one path for the API; rtsp is g.rtspByPath().
+func (g *Gateway) pathStatus(pc *PathConfig, rtsp map[string]rtspPathStats) web.PathStatus {
 	ps := g.stateOf(pc)
 	out := web.PathStatus{
 		Name:     pc.Name,
@@ -66,6 +67,10 @@ func (g *Gateway) pathStatus(pc *PathConfig) web.PathStatus {
 		out.LastError = ps.pull.LastError
 		out.NextRetry = timePtr(ps.pull.NextRetry)
 	}
+	if n, ok := sourcePacketsLost(pc, ps, rtsp); ok {
+		out.PacketsLost = &n
+	}
+	out.ReadersByProtocol.RTSP = rtsp[pc.Name].readers
 	st := ps.stream
 	if st != nil {
 		out.Readers = st.ReaderCount()
@@ -74,6 +79,9 @@ func (g *Gateway) pathStatus(pc *PathConfig) web.PathStatus {
 		}
 		pkts, bytes := streamReceived(st)
 		out.PacketsReceived, out.BytesReceived = &pkts, &bytes
+		if bps, ok := g.rates.get(pc.Name, st); ok {
+			out.Bitrate = &bps
+		}
 		if d := st.KeyframeInterval(); d > 0 {
 			sec := d.Seconds()
 			out.KeyframeInterval = &sec
@@ -94,6 +102,7 @@ func (g *Gateway) pathStatus(pc *PathConfig) web.PathStatus {
 		if hs, ok := g.hls.Status(pc.Name); ok {
 			out.HLS = &web.HLSStatus{Running: hs.Running, Variant: hs.Variant, AlwaysOn: hs.AlwaysOn}
 			if hs.Running {
+				out.ReadersByProtocol.HLS = 1
 				hlsTracks = map[int]web.TrackOutput{}
 				for _, t := range hs.Tracks {
 					hlsTracks[t.Index] = web.TrackOutput{Carried: true}
@@ -108,6 +117,7 @@ func (g *Gateway) pathStatus(pc *PathConfig) web.PathStatus {
 	if g.rtc != nil {
 		ws, _ := g.rtc.Status(pc.Name)
 		out.WebRTC = &web.WebRTCStatus{Viewers: ws.Viewers, Publishers: ws.Publishers, Warnings: ws.Warnings}
+		out.ReadersByProtocol.WebRTC = ws.Viewers
 		if ws.Publishers > 0 {
 			out.Source.Publisher = "whip"
 		}

@@ -47,6 +47,8 @@ type Gateway struct {
 	live  liveConfig
 	// summary logs the periodic path summaries (summary.go).
 	summary *summaryLoop
+	// rates keeps the incoming bitrate the last summary measured (summary.go).
+	rates pathRates
 }
 
 // Start builds and starts every component; on error nothing keeps running.

@@ -177,12 +177,22 @@ func TestMetricsDemoReadyAndReaders(t *testing.T) {
 		assert.True(t, ok, "readers by protocol %s", proto)
 		assert.Zero(t, v, "no %s reader yet", proto)
 	}
+	lost, ok := metricValue(fams, "streamgate_path_packets_lost_total", "path", "cam")
+	assert.True(t, ok && lost == 0, "a pull reports its lost packets: %v %v", lost, ok)
+	lost, ok = metricValue(fams, "streamgate_path_packets_lost_total", "path", "site/door")
+	assert.True(t, ok && lost == 0, "a publisher path reports its lost packets: %v %v", lost, ok)
+	_, ok = metricValue(fams, "streamgate_path_packets_lost_total", "path", "demo")
+	assert.False(t, ok, "the demo loses nothing on the way in")
+	sent, ok := metricValue(fams, "streamgate_path_bytes_sent_total", "path", "demo", "protocol", "rtsp")
+	assert.True(t, ok && sent == 0, "no RTSP reader, nothing sent: %v %v", sent, ok)
 	v, ok := metricValue(fams, "streamgate_webrtc_sessions", "state", "connected")
 	assert.True(t, ok && v == 0, "WebRTC sessions by state: %v %v", v, ok)
 
 	r := mustReader(t, g.url("demo"), gortsplib.ProtocolTCP)
 	c.waitMetric("an RTSP reader joins", "streamgate_path_readers", func(v float64, _ bool) bool { return v == base+1 }, "path", "demo")
 	c.waitMetric("the RTSP reader is counted by protocol", "streamgate_path_readers_by_protocol", func(v float64, _ bool) bool { return v == 1 },
+		"path", "demo", "protocol", "rtsp")
+	c.waitMetric("bytes are sent to the RTSP reader", "streamgate_path_bytes_sent_total", func(v float64, _ bool) bool { return v > 0 },
 		"path", "demo", "protocol", "rtsp")
 	r.c.Close()
 	c.waitMetric("the RTSP reader leaves", "streamgate_path_readers", func(v float64, _ bool) bool { return v == base }, "path", "demo")
@@ -220,6 +230,9 @@ func TestAPIPaths(t *testing.T) {
 	assert.NotNil(t, demo.Since, "a ready stream says since when")
 	require.NotNil(t, demo.LastPacketAge)
 	assert.Less(t, *demo.LastPacketAge, 5.0, "the demo sends all the time")
+	assert.Nil(t, demo.PacketsLost, "the demo has no loss counter")
+	assert.Nil(t, demo.Bitrate, "no summary yet (a minute by default)")
+	assert.Equal(t, web.ReadersByProtocol{}, demo.ReadersByProtocol, "nobody reads the demo yet")
 	require.Eventually(t, func() bool {
 		d := getJSON[web.PathStatus](c, "/api/v1/paths/demo")
 		return d.KeyframeInterval != nil && *d.KeyframeInterval > 0 && *d.BytesReceived > *demo.BytesReceived
@@ -247,10 +260,14 @@ func TestAPIPaths(t *testing.T) {
 	assert.Empty(t, cam.Tracks)
 	assert.Nil(t, cam.BytesReceived, "no stream, no counters")
 	assert.Nil(t, cam.LastPacketAge)
+	require.NotNil(t, cam.PacketsLost, "a pull counts its lost packets")
+	assert.Zero(t, *cam.PacketsLost)
 
 	door, _ := findPath(list, "site/door")
 	assert.Equal(t, "idle", door.State)
 	assert.Equal(t, web.SourceStatus{Type: "publisher"}, door.Source)
+	require.NotNil(t, door.PacketsLost, "a publisher path counts its publishers' lost packets")
+	assert.Zero(t, *door.PacketsLost)
 
 	// The always-on camera fails, says why and when it tries again.
 	require.Eventually(t, func() bool {
@@ -270,6 +287,12 @@ func TestAPIPaths(t *testing.T) {
 	demo = getJSON[web.PathStatus](c, "/api/v1/paths/demo")
 	require.NotNil(t, demo.HLS, "the muxer shows")
 	assert.True(t, demo.HLS.Running)
+	assert.Equal(t, 1, demo.ReadersByProtocol.HLS, "the running muxer is an HLS reader")
+	r := mustReader(t, g.url("demo"), gortsplib.ProtocolTCP)
+	require.Eventually(t, func() bool {
+		return getJSON[web.PathStatus](c, "/api/v1/paths/demo").ReadersByProtocol.RTSP == 1
+	}, e2eTimeout, 20*time.Millisecond, "the RTSP reader is counted by protocol")
+	r.c.Close()
 	for _, tr := range demo.Tracks {
 		require.NotNil(t, tr.HLS, "track %d: HLS decided", tr.Index)
 		assert.True(t, tr.HLS.Carried, "track %d (%s) is in HLS", tr.Index, tr.Codec)

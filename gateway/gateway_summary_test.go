@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/streamgate/streamgate/gateway"
+	"github.com/streamgate/streamgate/web"
 )
 
 func TestPathSummaryLogged(t *testing.T) {
@@ -33,6 +34,14 @@ func TestPathSummaryLogged(t *testing.T) {
 		return false
 	}, e2eTimeout, 20*time.Millisecond, "the demo's summary shows bytes flowing")
 	assert.NotContains(t, g.log.String(), `msg="path summary" path=cam `, "a path without a stream has no summary")
+
+	// The API shows the bitrate the last summary measured, only for streams.
+	c := newAPIClient(t, g)
+	require.Eventually(t, func() bool {
+		d := getJSON[web.PathStatus](c, "/api/v1/paths/demo")
+		return d.Bitrate != nil && *d.Bitrate > 0
+	}, e2eTimeout, 20*time.Millisecond, "the demo's bitrate is known")
+	assert.Nil(t, getJSON[web.PathStatus](c, "/api/v1/paths/cam").Bitrate, "no stream, no bitrate")
 
 	g.Close()
 	n := len(re.FindAllString(g.log.String(), -1))

@@ -64,6 +64,8 @@ type pathCollector struct {
 	keyInterval   *prometheus.Desc
 	byProtocol    *prometheus.Desc
 	webrtcByState *prometheus.Desc
+	packetsLost   *prometheus.Desc
+	bytesSent     *prometheus.Desc
 }
 
 func newPathCollector(g *Gateway) *pathCollector {
@@ -84,13 +86,17 @@ func newPathCollector(g *Gateway) *pathCollector {
 			"Readers of the path by protocol: RTSP sessions, WebRTC viewers, and 1 for a running HLS muxer.", []string{"path", "protocol"}, nil),
 		webrtcByState: prometheus.NewDesc("streamgate_webrtc_sessions",
 			"WebRTC sessions (WHEP viewers and WHIP publishers) by peer connection state.", []string{"state"}, nil),
+		packetsLost: prometheus.NewDesc("streamgate_path_packets_lost_total",
+			"RTP packets the path's source lost on the way in: over every session of an RTSP pull, over the current RTSP publishers of a publisher path.", path, nil),
+		bytesSent: prometheus.NewDesc("streamgate_path_bytes_sent_total",
+			"Bytes sent to the path's readers by protocol; rtsp sums the current RTSP reader sessions only, so it drops when one leaves.", []string{"path", "protocol"}, nil),
 	}
 }
 
 // Describe sends the descriptors of every metric the collector makes.
 func (c *pathCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.paths, c.ready, c.readers, c.drops, c.reconnects, c.hlsMuxers,
-		c.bytesIn, c.packetsIn, c.keyInterval, c.byProtocol, c.webrtcByState} {
+		c.bytesIn, c.packetsIn, c.keyInterval, c.byProtocol, c.webrtcByState, c.packetsLost, c.bytesSent} {
 		ch <- d
 	}
 }
@@ -104,14 +110,7 @@ func (c *pathCollector) Collect(ch chan<- prometheus.Metric) {
 	pcs := g.pathConfigs()
 	ch <- prometheus.MustNewConstMetric(c.paths, prometheus.GaugeValue, float64(len(pcs)))
 	muxers := 0
-	rtspReaders := map[string]int{}
-	if g.rtsp != nil {
-		for _, se := range g.rtsp.Sessions() {
-			if !se.Publishing && se.Path != "" {
-				rtspReaders[se.Path]++
-			}
-		}
-	}
+	rtsp := g.rtspByPath()
 	for _, pc := range pcs {
 		ps := g.stateOf(pc)
 		ready, readers := 0.0, 0.0
@@ -132,6 +131,12 @@ func (c *pathCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(c.ready, prometheus.GaugeValue, ready, pc.Name)
 		ch <- prometheus.MustNewConstMetric(c.readers, prometheus.GaugeValue, readers, pc.Name)
+		if n, ok := sourcePacketsLost(pc, ps, rtsp); ok {
+			ch <- prometheus.MustNewConstMetric(c.packetsLost, prometheus.CounterValue, float64(n), pc.Name)
+		}
+		if g.rtsp != nil {
+			ch <- prometheus.MustNewConstMetric(c.bytesSent, prometheus.CounterValue, float64(rtsp[pc.Name].bytesSent), pc.Name, "rtsp")
+		}
 		if pc.Pulled() {
 			ch <- prometheus.MustNewConstMetric(c.reconnects, prometheus.CounterValue, float64(ps.pull.Reconnects), pc.Name)
 		}
@@ -144,7 +149,7 @@ func (c *pathCollector) Collect(ch chan<- prometheus.Metric) {
 				}
 			}
 		}
-		ch <- prometheus.MustNewConstMetric(c.byProtocol, prometheus.GaugeValue, float64(rtspReaders[pc.Name]), pc.Name, "rtsp")
+		ch <- prometheus.MustNewConstMetric(c.byProtocol, prometheus.GaugeValue, float64(rtsp[pc.Name].readers), pc.Name, "rtsp")
 		ch <- prometheus.MustNewConstMetric(c.byProtocol, prometheus.GaugeValue, hlsRunning, pc.Name, "hls")
 		if g.rtc != nil {
 			ws, _ := g.rtc.Status(pc.Name)

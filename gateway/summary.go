@@ -24,6 +24,38 @@ type summaryMark struct {
 	at    time.Time
 }
 
+// pathRates keeps the bitrate of each path's stream as the last summary
+// measured it, for the API; its zero value is ready to use.
+type pathRates struct {
+	mu    sync.Mutex
+	rates map[string]pathRate
+}
+
+// pathRate is the incoming bitrate of one stream over one summary interval.
+type pathRate struct {
+	st  *hub.Stream
+	bps float64
+}
+
+// set replaces every rate.
+func (r *pathRates) set(rates map[string]pathRate) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.rates = rates
+}
+
+// get is the bits per second path's stream st received over the last
+// summary interval; false before a summary measured st.
+func (r *pathRates) get(path string, st *hub.Stream) (float64, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	pr, ok := r.rates[path]
+	if !ok || pr.st != st {
+		return 0, false
+	}
+	return pr.bps, true
+}
+
 // startSummary starts logging path summaries every SummaryPeriod until
 // the returned loop is closed.
 func (g *Gateway) startSummary() *summaryLoop {
@@ -60,14 +92,16 @@ func (l *summaryLoop) run() {
 
 // summarize logs one line per path with a stream: its readers, the bytes
 // per second it received and the drops of its readers since the previous
-// summary (since last for a stream not seen then). It returns the marks
-// for the next summary.
+// summary (since last for a stream not seen then). It keeps the rates in
+// g.rates for the API and returns the marks for the next summary.
 func (l *summaryLoop) summarize(prev map[string]summaryMark, last, now time.Time) map[string]summaryMark {
 	g := l.g
 	next := make(map[string]summaryMark, len(prev))
 	if g.hub == nil {
 		return next
 	}
+	rates := make(map[string]pathRate, len(prev))
+	defer g.rates.set(rates)
 	for _, pc := range g.pathConfigs() {
 		st := g.stateOf(pc).stream
 		if st == nil {
@@ -83,6 +117,7 @@ func (l *summaryLoop) summarize(prev map[string]summaryMark, last, now time.Time
 		rate := 0.0
 		if d := now.Sub(m.at).Seconds(); d > 0 && bytes >= m.bytes {
 			rate = float64(bytes-m.bytes) / d
+			rates[pc.Name] = pathRate{st: st, bps: rate * 8}
 		}
 		dropped := uint64(0)
 		if drops >= m.drops {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/bluenviron/gortsplib/v5"
@@ -46,6 +47,8 @@ type Pull struct {
 	Logger *slog.Logger
 
 	status pullStatus
+	// lost counts the packets lost over every session (Status.PacketsLost).
+	lost atomic.Uint64
 }
 
 // pullConfig is the validated form of the Pull fields, built once per Run.
@@ -169,5 +172,7 @@ func (p *Pull) Run(ctx context.Context) error {
 
 // Status returns a snapshot of the source's state. It is safe for concurrent use.
 func (p *Pull) Status() Status {
-	return p.status.get()
+	s := p.status.get()
+	s.PacketsLost = p.lost.Load()
+	return s
 }

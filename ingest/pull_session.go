@@ -30,7 +30,10 @@ func (p *Pull) runSession(ctx context.Context, cfg *pullConfig, log *slog.Logger
 			log.Warn("transport switched", "reason", redact(err.Error(), cfg.secrets))
 		},
 		// counted and reported when the session ends, never per packet
-		OnPacketsLost: func(n uint64) { lost.Add(n) },
+		OnPacketsLost: func(n uint64) {
+			lost.Add(n)
+			p.lost.Add(n)
+		},
 		OnDecodeError: func(error) { decodeErrors.Add(1) },
 	}
 	if err := c.Start(); err != nil {

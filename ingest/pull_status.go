@@ -35,6 +35,9 @@ type Status struct {
 	Since time.Time
 	// Tracks names the codecs being published while State is "ready".
 	Tracks []string
+	// PacketsLost counts the RTP packets gortsplib reported lost, over every
+	// session of this Pull; it never goes down.
+	PacketsLost uint64
 }
 
 // pullStatus guards the Status of one Pull.

@@ -333,3 +333,11 @@ func atoi(s string) int {
 	n, _ := strconv.Atoi(s)
 	return n
 }
+
+// skipSeq makes the camera skip n sequence numbers, as if n packets per
+// media were lost on the way.
+func (c *testCam) skipSeq(n uint16) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.seq += n
+}

@@ -73,6 +73,9 @@ type PathStatus struct {
 	// Readers counts the readers of every kind (RTSP sessions, the HLS
 	// muxer, WebRTC viewers).
 	Readers int `json:"readers"`
+	// ReadersByProtocol splits the readers by protocol, as the metric
+	// streamgate_path_readers_by_protocol does.
+	ReadersByProtocol ReadersByProtocol `json:"readersByProtocol"`
 	// ReaderDrops counts the units the current stream's readers lost
 	// because they fell behind; nil when the hub does not say.
 	ReaderDrops *uint64 `json:"readerDrops,omitempty"`
@@ -80,6 +83,13 @@ type PathStatus struct {
 	// packets the current stream took from its sources; nil without a stream.
 	BytesReceived   *uint64 `json:"bytesReceived,omitempty"`
 	PacketsReceived *uint64 `json:"packetsReceived,omitempty"`
+	// PacketsLost counts the RTP packets the source lost on the way in:
+	// over every session of a pull, over the current RTSP publishers of a
+	// publisher path; nil for other sources.
+	PacketsLost *uint64 `json:"packetsLost,omitempty"`
+	// Bitrate is the bits per second (RTP payload) the stream received
+	// over the last summary interval; nil until one was measured.
+	Bitrate *float64 `json:"bitrate,omitempty"`
 	// KeyframeInterval is the time between the last two keyframes of the
 	// stream's video, in seconds; nil until two were seen.
 	KeyframeInterval *float64 `json:"keyframeInterval,omitempty"`
@@ -93,6 +103,14 @@ type PathStatus struct {
 	HLS *HLSStatus `json:"hls,omitempty"`
 	// WebRTC is the WebRTC side of the path; nil when WebRTC is off.
 	WebRTC *WebRTCStatus `json:"webrtc,omitempty"`
+}
+
+// ReadersByProtocol counts a path's readers by protocol: RTSP sessions,
+// 1 for a running HLS muxer, WebRTC viewers (0 when WebRTC is off).
+type ReadersByProtocol struct {
+	RTSP   int `json:"rtsp"`
+	HLS    int `json:"hls"`
+	WebRTC int `json:"webrtc"`
 }
 
 // SourceStatus describes the source of a path.

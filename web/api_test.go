@@ -159,6 +159,7 @@ func testAPIPaths() *fakeAPI {
 	drops := uint64(7)
 	bytesIn, pktsIn := uint64(123456), uint64(321)
 	keyInt, age := 2.0, 0.04
+	lost, bitrate := uint64(12), 987654.5
 	sessionSince := since.Add(time.Minute)
 	in, out := uint64(1234), uint64(5678)
 	return &fakeAPI{sessions: []SessionStatus{
@@ -168,6 +169,7 @@ func testAPIPaths() *fakeAPI {
 		{
 			Name: "cam1", State: "ready", Since: &since, OnDemand: true, Readers: 2, ReaderDrops: &drops,
 			BytesReceived: &bytesIn, PacketsReceived: &pktsIn, KeyframeInterval: &keyInt, LastPacketAge: &age,
+			PacketsLost: &lost, Bitrate: &bitrate, ReadersByProtocol: ReadersByProtocol{RTSP: 0, HLS: 1, WebRTC: 1},
 			Source: SourceStatus{Type: "pull", URL: "rtsp://user:***@10.0.0.10:554/stream1", Reconnects: 3},
 			Tracks: []TrackStatus{
 				{Index: 0, Kind: "video", Codec: "H264", Width: 1280, Height: 720, FPS: 25,

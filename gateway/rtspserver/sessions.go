@@ -22,6 +22,9 @@ type SessionInfo struct {
 	// BytesReceived and BytesSent count the media bytes of the session.
 	BytesReceived uint64
 	BytesSent     uint64
+	// PacketsLost counts the RTP packets a publishing session lost on the
+	// way in, as gortsplib reports them.
+	PacketsLost uint64
 }
 
 // register makes ses known to Sessions and CloseSession.
@@ -80,7 +83,7 @@ func (s *Server) CloseSession(id string) bool {
 
 // info describes the session; gortsplib's getters take their own lock.
 func (ses *session) info() SessionInfo {
-	in := SessionInfo{ID: ses.id, Remote: ses.remote, Since: ses.since, Path: ses.ss.Path()}
+	in := SessionInfo{ID: ses.id, Remote: ses.remote, Since: ses.since, Path: ses.ss.Path(), PacketsLost: ses.lost.Load()}
 	ses.mu.Lock()
 	if ses.path != nil {
 		in.Path = ses.path.Name()
