@@ -71,6 +71,7 @@ func (g *Gateway) pathStatus(pc *PathConfig, rtsp map[string]rtspPathStats) web.
 		out.PacketsLost = &n
 	}
 	out.ReadersByProtocol.RTSP = rtsp[pc.Name].readers
+	out.BytesSent.RTSP = rtsp[pc.Name].bytesSent
 	st := ps.stream
 	if st != nil {
 		out.Readers = st.ReaderCount()
@@ -99,7 +100,9 @@ func (g *Gateway) pathStatus(pc *PathConfig, rtsp map[string]rtspPathStats) web.
 
 	var hlsTracks map[int]web.TrackOutput
 	if g.hls != nil {
-		if hs, ok := g.hls.Status(pc.Name); ok {
+		hs, ok := g.hls.Status(pc.Name)
+		out.BytesSent.HLS = hs.BytesSent
+		if ok {
 			out.HLS = &web.HLSStatus{Running: hs.Running, Variant: hs.Variant, AlwaysOn: hs.AlwaysOn}
 			if hs.Running {
 				out.ReadersByProtocol.HLS = 1
@@ -118,6 +121,7 @@ func (g *Gateway) pathStatus(pc *PathConfig, rtsp map[string]rtspPathStats) web.
 		ws, _ := g.rtc.Status(pc.Name)
 		out.WebRTC = &web.WebRTCStatus{Viewers: ws.Viewers, Publishers: ws.Publishers, Warnings: ws.Warnings}
 		out.ReadersByProtocol.WebRTC = ws.Viewers
+		out.BytesSent.WebRTC = ws.BytesSent
 		if ws.Publishers > 0 {
 			out.Source.Publisher = "whip"
 		}

@@ -185,6 +185,8 @@ func TestMetricsDemoReadyAndReaders(t *testing.T) {
 	assert.False(t, ok, "the demo loses nothing on the way in")
 	sent, ok := metricValue(fams, "streamgate_path_bytes_sent_total", "path", "demo", "protocol", "rtsp")
 	assert.True(t, ok && sent == 0, "no RTSP reader, nothing sent: %v %v", sent, ok)
+	sent, ok = metricValue(fams, "streamgate_path_bytes_sent_total", "path", "demo", "protocol", "hls")
+	assert.True(t, ok && sent == 0, "no HLS request, nothing sent: %v %v", sent, ok)
 	v, ok := metricValue(fams, "streamgate_webrtc_sessions", "state", "connected")
 	assert.True(t, ok && v == 0, "WebRTC sessions by state: %v %v", v, ok)
 
@@ -202,6 +204,13 @@ func TestMetricsDemoReadyAndReaders(t *testing.T) {
 	require.Equal(t, http.StatusOK, status, body)
 	c.waitMetric("the HLS muxer is counted", "streamgate_hls_muxers", func(v float64, _ bool) bool { return v == 1 })
 	c.waitMetric("the HLS muxer is a reader by protocol", "streamgate_path_readers_by_protocol", func(v float64, _ bool) bool { return v == 1 },
+		"path", "demo", "protocol", "hls")
+	c.waitMetric("the playlist's bytes are counted", "streamgate_path_bytes_sent_total", func(v float64, _ bool) bool { return v >= float64(len(body)) && v > 0 },
+		"path", "demo", "protocol", "hls")
+	hlsSent, _ := metricValue(c.scrape(), "streamgate_path_bytes_sent_total", "path", "demo", "protocol", "hls")
+	status, body = c.get("/demo/index.m3u8")
+	require.Equal(t, http.StatusOK, status, body)
+	c.waitMetric("HLS bytes grow with another playlist", "streamgate_path_bytes_sent_total", func(v float64, _ bool) bool { return v >= hlsSent+float64(len(body)) },
 		"path", "demo", "protocol", "hls")
 	c.waitMetric("scrapes are counted", "streamgate_http_requests_total", func(v float64, ok bool) bool { return ok && v >= 1 }, "route", "other", "status", "2xx")
 	v, ok = metricValue(c.scrape(), "streamgate_http_requests_total", "route", "media", "status", "2xx")
@@ -288,6 +297,7 @@ func TestAPIPaths(t *testing.T) {
 	require.NotNil(t, demo.HLS, "the muxer shows")
 	assert.True(t, demo.HLS.Running)
 	assert.Equal(t, 1, demo.ReadersByProtocol.HLS, "the running muxer is an HLS reader")
+	assert.NotZero(t, demo.BytesSent.HLS, "the playlist's bytes are counted")
 	r := mustReader(t, g.url("demo"), gortsplib.ProtocolTCP)
 	require.Eventually(t, func() bool {
 		return getJSON[web.PathStatus](c, "/api/v1/paths/demo").ReadersByProtocol.RTSP == 1

@@ -89,7 +89,7 @@ func newPathCollector(g *Gateway) *pathCollector {
 		packetsLost: prometheus.NewDesc("streamgate_path_packets_lost_total",
 			"RTP packets the path's source lost on the way in: over every session of an RTSP pull, over the current RTSP publishers of a publisher path.", path, nil),
 		bytesSent: prometheus.NewDesc("streamgate_path_bytes_sent_total",
-			"Bytes sent to the path's readers by protocol; rtsp sums the current RTSP reader sessions only, so it drops when one leaves.", []string{"path", "protocol"}, nil),
+			"Bytes sent to the path's readers by protocol; rtsp sums the current RTSP reader sessions only, so it drops when one leaves; hls (response bodies) and webrtc (RTP packets) keep what past muxers and viewers sent.", []string{"path", "protocol"}, nil),
 	}
 }
 
@@ -142,18 +142,21 @@ func (c *pathCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		hlsRunning := 0.0
 		if g.hls != nil {
-			if hs, ok := g.hls.Status(pc.Name); ok {
+			hs, ok := g.hls.Status(pc.Name)
+			if ok {
 				muxers++
 				if hs.Running {
 					hlsRunning = 1
 				}
 			}
+			ch <- prometheus.MustNewConstMetric(c.bytesSent, prometheus.CounterValue, float64(hs.BytesSent), pc.Name, "hls")
 		}
 		ch <- prometheus.MustNewConstMetric(c.byProtocol, prometheus.GaugeValue, float64(rtsp[pc.Name].readers), pc.Name, "rtsp")
 		ch <- prometheus.MustNewConstMetric(c.byProtocol, prometheus.GaugeValue, hlsRunning, pc.Name, "hls")
 		if g.rtc != nil {
 			ws, _ := g.rtc.Status(pc.Name)
 			ch <- prometheus.MustNewConstMetric(c.byProtocol, prometheus.GaugeValue, float64(ws.Viewers), pc.Name, "webrtc")
+			ch <- prometheus.MustNewConstMetric(c.bytesSent, prometheus.CounterValue, float64(ws.BytesSent), pc.Name, "webrtc")
 		}
 	}
 	ch <- prometheus.MustNewConstMetric(c.hlsMuxers, prometheus.GaugeValue, float64(muxers))

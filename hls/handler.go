@@ -136,7 +136,9 @@ func (s *Server) ServeHLS(w http.ResponseWriter, r *http.Request, path, file str
 		writeError(w, http.StatusNotFound, "no such file")
 		return
 	}
-	res.writeTo(w, r, kind)
+	if n := res.writeTo(w, r, kind); n > 0 && m.sent != nil {
+		m.sent.Add(uint64(n))
+	}
 }
 
 // handle runs gohlslib's Handle in its own goroutine, since playlist requests
@@ -290,8 +292,9 @@ func (rec *recorder) Write(p []byte) (int, error) {
 	return rec.body.Write(p)
 }
 
-// writeTo copies the answer to w with our caching rules and content types.
-func (rec *recorder) writeTo(w http.ResponseWriter, r *http.Request, kind fileKind) {
+// writeTo copies the answer to w with our caching rules and content types,
+// and returns the body bytes written (none for HEAD).
+func (rec *recorder) writeTo(w http.ResponseWriter, r *http.Request, kind fileKind) int {
 	h := w.Header()
 	for k, v := range rec.header {
 		h[k] = v
@@ -311,9 +314,11 @@ func (rec *recorder) writeTo(w http.ResponseWriter, r *http.Request, kind fileKi
 	}
 	h.Set("Content-Length", strconv.Itoa(rec.body.Len()))
 	w.WriteHeader(rec.status)
-	if r.Method != http.MethodHead {
-		_, _ = w.Write(rec.body.Bytes())
+	if r.Method == http.MethodHead {
+		return 0
 	}
+	n, _ := w.Write(rec.body.Bytes())
+	return n
 }
 
 func contentType(kind fileKind) string {

@@ -44,6 +44,9 @@ type muxer struct {
 	// ready is closed when start has finished; err is then its result.
 	ready chan struct{}
 	err   error
+	// sent is the path's byte counter (Server.sent), set before ready closes
+	// when start succeeded.
+	sent *atomic.Uint64
 
 	// Set by start, read-only afterwards.
 	path    *hub.Path

@@ -39,6 +39,10 @@ type PathStatus struct {
 	Tracks []TrackStatus `json:"tracks"`
 	// LeftOut are the tracks the variant cannot carry, each with the reason.
 	LeftOut []TrackStatus `json:"leftOut,omitempty"`
+	// BytesSent counts the response bytes (playlists, init files, segments,
+	// parts) ServeHLS wrote for the path over every muxer it had; it does
+	// not go down when a muxer closes.
+	BytesSent uint64 `json:"bytesSent"`
 }
 
 // Server makes HLS out of hub streams. Configure it by fields, then Start it;
@@ -58,6 +62,9 @@ type Server struct {
 	cancel  context.CancelFunc
 	muxers  map[string]*muxer
 	keepers map[string]bool
+	// sent counts the response bytes written per path; it holds the paths
+	// that had a muxer, and outlives them.
+	sent map[string]*atomic.Uint64
 
 	// wg counts muxer owners, always-on keepers and the goroutines running
 	// gohlslib's Handle.
@@ -91,6 +98,7 @@ func (s *Server) Start() error {
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.muxers = make(map[string]*muxer)
 	s.keepers = make(map[string]bool)
+	s.sent = make(map[string]*atomic.Uint64)
 	return nil
 }
 
@@ -191,14 +199,32 @@ func (s *Server) keep(name string, p *hub.Path) {
 }
 
 // Status describes the muxer of path; false when no muxer exists for it.
+// BytesSent is set either way: the path's total over its past muxers.
 func (s *Server) Status(path string) (PathStatus, bool) {
 	s.mu.Lock()
 	m := s.muxers[path]
+	var sent uint64
+	if c := s.sent[path]; c != nil {
+		sent = c.Load()
+	}
 	s.mu.Unlock()
 	if m == nil {
-		return PathStatus{}, false
+		return PathStatus{BytesSent: sent}, false
 	}
-	return m.status(), true
+	st := m.status()
+	st.BytesSent = sent
+	return st, true
+}
+
+// sentCounterLocked returns the byte counter of path, made on first use.
+// s.mu is held.
+func (s *Server) sentCounterLocked(path string) *atomic.Uint64 {
+	c := s.sent[path]
+	if c == nil {
+		c = new(atomic.Uint64)
+		s.sent[path] = c
+	}
+	return c
 }
 
 func (s *Server) checkOpen() error {
@@ -282,6 +308,11 @@ func (s *Server) startMuxer(ctx context.Context, m *muxer) error {
 		s.wg.Done()
 		return err
 	}
+	// Only a muxer that started gets a counter, so requests for paths that
+	// do not exist cannot grow the map.
+	s.mu.Lock()
+	m.sent = s.sentCounterLocked(m.name)
+	s.mu.Unlock()
 	close(m.ready)
 	go m.run()
 	return nil

@@ -76,6 +76,9 @@ type PathStatus struct {
 	// ReadersByProtocol splits the readers by protocol, as the metric
 	// streamgate_path_readers_by_protocol does.
 	ReadersByProtocol ReadersByProtocol `json:"readersByProtocol"`
+	// BytesSent counts the bytes sent to the path's readers by protocol,
+	// as the metric streamgate_path_bytes_sent_total does.
+	BytesSent BytesSentByProtocol `json:"bytesSent"`
 	// ReaderDrops counts the units the current stream's readers lost
 	// because they fell behind; nil when the hub does not say.
 	ReaderDrops *uint64 `json:"readerDrops,omitempty"`
@@ -111,6 +114,16 @@ type ReadersByProtocol struct {
 	RTSP   int `json:"rtsp"`
 	HLS    int `json:"hls"`
 	WebRTC int `json:"webrtc"`
+}
+
+// BytesSentByProtocol counts the bytes sent to a path's readers by
+// protocol: rtsp sums the current RTSP reader sessions (it drops when one
+// leaves); hls (response bodies) and webrtc (RTP packets) are totals that
+// do not go down.
+type BytesSentByProtocol struct {
+	RTSP   uint64 `json:"rtsp"`
+	HLS    uint64 `json:"hls"`
+	WebRTC uint64 `json:"webrtc"`
 }
 
 // SourceStatus describes the source of a path.

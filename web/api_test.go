@@ -170,7 +170,8 @@ func testAPIPaths() *fakeAPI {
 			Name: "cam1", State: "ready", Since: &since, OnDemand: true, Readers: 2, ReaderDrops: &drops,
 			BytesReceived: &bytesIn, PacketsReceived: &pktsIn, KeyframeInterval: &keyInt, LastPacketAge: &age,
 			PacketsLost: &lost, Bitrate: &bitrate, ReadersByProtocol: ReadersByProtocol{RTSP: 0, HLS: 1, WebRTC: 1},
-			Source: SourceStatus{Type: "pull", URL: "rtsp://user:***@10.0.0.10:554/stream1", Reconnects: 3},
+			BytesSent: BytesSentByProtocol{RTSP: 0, HLS: 4096, WebRTC: 8192},
+			Source:    SourceStatus{Type: "pull", URL: "rtsp://user:***@10.0.0.10:554/stream1", Reconnects: 3},
 			Tracks: []TrackStatus{
 				{Index: 0, Kind: "video", Codec: "H264", Width: 1280, Height: 720, FPS: 25,
 					HLS: &TrackOutput{Carried: true}, WebRTC: &TrackOutput{Carried: true}},

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/bluenviron/gortsplib/v5/pkg/format/rtph264"
@@ -39,7 +40,8 @@ type outTrack struct {
 	clock  rtpClock
 	seq    uint16
 	pkt    rtp.Packet
-	sent   uint64 // packets written, read by the session goroutine only after the reader ends
+	sent   uint64         // packets written, read by the session goroutine only after the reader ends
+	bytes  *atomic.Uint64 // the session's byte counter (session.bytesSent); nil in tests
 }
 
 func newOutTrack(spec *outSpec) (*outTrack, error) {
@@ -79,6 +81,7 @@ func (ot *outTrack) writeFrame(au *hub.AccessUnit, ts uint32) error {
 			return err
 		}
 		ot.sent++
+		ot.count(p)
 	}
 	return nil
 }
@@ -95,9 +98,17 @@ func (ot *outTrack) writePacket(u *hub.Unit, ts uint32) error {
 	ot.pkt.Payload = u.Packet.Payload
 	ot.seq++
 	err := ot.local.WriteRTP(&ot.pkt)
+	ot.count(&ot.pkt)
 	ot.pkt.Payload = nil
 	ot.sent++
 	return err
+}
+
+// count adds the size of a written RTP packet to the session's bytes sent.
+func (ot *outTrack) count(p *rtp.Packet) {
+	if ot.bytes != nil {
+		ot.bytes.Add(uint64(p.MarshalSize()))
+	}
 }
 
 // rtpClock maps a track's presentation times to one continuous RTP

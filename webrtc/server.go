@@ -84,6 +84,9 @@ type Server struct {
 	viewers    map[string]*session
 	publishers map[string]*publisher
 	paths      map[string]*pathInfo
+	// sentClosed is the RTP bytes the closed viewers of each path were
+	// sent; it holds the paths that had a viewer.
+	sentClosed map[string]uint64
 	wg         sync.WaitGroup
 }
 
@@ -148,6 +151,7 @@ func (s *Server) Start() error {
 	s.viewers = make(map[string]*session)
 	s.publishers = make(map[string]*publisher)
 	s.paths = make(map[string]*pathInfo)
+	s.sentClosed = make(map[string]uint64)
 	s.started = true
 	s.logger().Info("WebRTC listener ready", "address", m.udpAddr, "tcp", m.tcpAddr)
 	return nil

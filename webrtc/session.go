@@ -47,8 +47,11 @@ type session struct {
 	notify chan struct{} // the connection state changed
 	state  atomic.Int32
 	pli    atomic.Bool
-	rtcpWG sync.WaitGroup
-	reader *hub.Reader // owned by run
+	// bytesSent counts the RTP bytes (header and payload) written to the
+	// session's tracks.
+	bytesSent atomic.Uint64
+	rtcpWG    sync.WaitGroup
+	reader    *hub.Reader // owned by run
 
 	// Owned by the reader goroutine.
 	gop        []*hub.Unit
@@ -96,6 +99,7 @@ func (se *session) negotiate(plan trackPlan, offer string) (string, error) {
 		if err != nil {
 			return "", err
 		}
+		ot.bytes = &se.bytesSent
 		sender, err := pc.AddTrack(ot.local)
 		if err != nil {
 			return "", fmt.Errorf("add track: %w", err)

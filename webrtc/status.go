@@ -31,6 +31,9 @@ type PathStatus struct {
 	LeftOut []TrackStatus `json:"leftOut,omitempty"`
 	// Warnings are problems of the stream seen while sending it (B-frames).
 	Warnings []string `json:"warnings,omitempty"`
+	// BytesSent counts the RTP bytes (header and payload) sent to the
+	// path's viewers, those gone included; it does not go down.
+	BytesSent uint64 `json:"bytesSent"`
 }
 
 // pathInfo is the server's record of one path, kept while the stream it
@@ -100,9 +103,10 @@ func (s *Server) warnOnce(path string, st *hub.Stream, warning string) {
 func (s *Server) Status(path string) (PathStatus, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	sent := s.bytesSentLocked(path)
 	info := s.paths[path]
 	if info == nil {
-		return PathStatus{}, false
+		return PathStatus{BytesSent: sent}, false
 	}
 	return PathStatus{
 		Viewers:    info.viewers,
@@ -110,5 +114,18 @@ func (s *Server) Status(path string) (PathStatus, bool) {
 		Tracks:     slices.Clone(info.carried),
 		LeftOut:    slices.Clone(info.leftOut),
 		Warnings:   slices.Clone(info.warnings),
+		BytesSent:  sent,
 	}, true
+}
+
+// bytesSentLocked sums what the viewers of path sent: the closed sessions'
+// total plus the live sessions' counters. s.mu is held.
+func (s *Server) bytesSentLocked(path string) uint64 {
+	sent := s.sentClosed[path]
+	for _, se := range s.viewers {
+		if se.path == path {
+			sent += se.bytesSent.Load()
+		}
+	}
+	return sent
 }

@@ -83,6 +83,9 @@ func (s *Server) addViewer(se *session) bool {
 	s.wg.Add(1)
 	s.viewers[se.id] = se
 	s.infoLocked(se.path, se.stream).viewers++
+	if _, ok := s.sentClosed[se.path]; !ok {
+		s.sentClosed[se.path] = 0
+	}
 	return true
 }
 
@@ -91,6 +94,7 @@ func (s *Server) removeViewer(se *session) {
 	defer s.mu.Unlock()
 	if s.viewers[se.id] == se {
 		delete(s.viewers, se.id)
+		s.sentClosed[se.path] += se.bytesSent.Load()
 		if info := s.paths[se.path]; info != nil {
 			info.viewers--
 		}

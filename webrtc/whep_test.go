@@ -47,6 +47,13 @@ func TestWHEPPlayback(t *testing.T) {
 	require.Len(t, st.Tracks, 2)
 	assert.Equal(t, "H264", st.Tracks[0].Codec)
 	assert.Equal(t, "Opus", st.Tracks[1].Codec)
+	// Every packet the client got was counted, with its 12-byte header at least.
+	assert.GreaterOrEqual(t, st.BytesSent, 12*uint64(c.videoPkts.Load()+c.audioPkts.Load()))
+	first := st.BytesSent
+	eventually(t, "bytes sent to grow", func() bool {
+		st, _ := s.Status("cam")
+		return st.BytesSent > first
+	})
 
 	resp, _ = request(t, http.MethodDelete, base+c.location, "", "", nil)
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
@@ -54,6 +61,8 @@ func TestWHEPPlayback(t *testing.T) {
 	assert.Equal(t, http.StatusNotFound, resp.StatusCode)
 	st, _ = s.Status("cam")
 	assert.Equal(t, 0, st.Viewers)
+	// The closed session's bytes stay in the path's total.
+	assert.Greater(t, st.BytesSent, first)
 
 	c.close()
 	waitGoroutines(t, baseline)
@@ -216,6 +225,8 @@ func TestWHEPStreamEndEndsSession(t *testing.T) {
 		st, _ := s.Status("cam")
 		return st.Viewers == 0
 	})
+	st, _ := s.Status("cam")
+	assert.NotZero(t, st.BytesSent, "the ended session's bytes are kept")
 	resp, _ := request(t, http.MethodDelete, base+c.location, "", "", nil)
 	assert.Equal(t, http.StatusNotFound, resp.StatusCode)
 }
