@@ -222,6 +222,7 @@ paths:
 
 	// What the edge served: one access-log line per request.
 	edgeMedia := map[string]int{}
+	var edgeFailed []string
 	edgePlaylists := 0
 	for _, l := range edge.snapshot() {
 		m := httpLineRe.FindStringSubmatch(l)
@@ -230,6 +231,10 @@ paths:
 		}
 		file := strings.TrimPrefix(m[1], "/cams/demo/")
 		switch {
+		case mediaFileRe.MatchString(file) && m[2] != "200":
+			// Error answers are not cached (configs/nginx.conf), so a
+			// viewer asking again goes to the edge again: list them.
+			edgeFailed = append(edgeFailed, file+" "+m[2])
 		case mediaFileRe.MatchString(file):
 			edgeMedia[file]++
 		case strings.HasSuffix(file, ".m3u8"):
@@ -245,6 +250,10 @@ paths:
 		assert.Contains(t, edgeMedia, f, "a viewer got %s, which the edge never served", f)
 	}
 	require.NotZero(t, edgeFetches)
+	assert.LessOrEqual(t, len(edgeFailed), 2, "media requests the edge failed: %v", edgeFailed)
+	if len(edgeFailed) > 0 {
+		t.Logf("media requests the edge failed (not cached, asked again): %v", edgeFailed)
+	}
 	hits := tot.cache["HIT"] + tot.cache["UPDATING"] + tot.cache["STALE"]
 	all := 0
 	for _, v := range tot.cache {
