@@ -105,70 +105,28 @@ func generateClip(ctx context.Context, name string, gop int, log *slog.Logger) (
 	return os.ReadFile(name)
 }
 
-// parseClip splits an Annex-B stream on its access unit delimiters.
+// parseClip splits an Annex-B stream on its access unit delimiters and
+// drops the SEI units already in it (the camera adds its own stamp).
 func parseClip(annexB []byte) (*clipFrames, error) {
-	c := &clipFrames{}
-	for i, chunk := range splitOnAUD(annexB) {
-		// h264.AnnexB.Unmarshal caps NAL units per call: one access unit at a time.
-		var nalus h264.AnnexB
-		if err := nalus.Unmarshal(chunk); err != nil {
-			return nil, fmt.Errorf("access unit %d: %w", i, err)
-		}
-		var au [][]byte
-		for _, n := range nalus {
-			if len(n) == 0 {
+	aus, sps, pps, err := ingest.SplitAccessUnits(annexB)
+	if err != nil {
+		return nil, err
+	}
+	c := &clipFrames{sps: sps, pps: pps}
+	for _, au := range aus {
+		kept := au[:0]
+		for _, n := range au {
+			if h264.NALUType(n[0]&0x1F) == h264.NALUTypeSEI {
 				continue
 			}
-			switch h264.NALUType(n[0] & 0x1F) {
-			case h264.NALUTypeAccessUnitDelimiter, h264.NALUTypeSEI:
-				continue
-			case h264.NALUTypeSPS:
-				if c.sps == nil {
-					c.sps = n
-				}
-			case h264.NALUTypePPS:
-				if c.pps == nil {
-					c.pps = n
-				}
-			}
-			au = append(au, n)
+			kept = append(kept, n)
 			c.bytes += len(n)
 		}
-		if len(au) > 0 {
-			c.frames = append(c.frames, au)
+		if len(kept) > 0 {
+			c.frames = append(c.frames, kept)
 		}
-	}
-	if len(c.frames) == 0 || c.sps == nil || c.pps == nil {
-		return nil, errors.New("no access units or no SPS/PPS")
-	}
-	if !h264.IsRandomAccess(c.frames[0]) {
-		return nil, errors.New("does not start with an IDR")
 	}
 	return c, nil
-}
-
-// splitOnAUD cuts an Annex-B stream before each access unit delimiter.
-func splitOnAUD(b []byte) [][]byte {
-	var out [][]byte
-	start := 0
-	for i := 0; i+3 < len(b); i++ {
-		if b[i] != 0 || b[i+1] != 0 || b[i+2] != 1 || h264.NALUType(b[i+3]&0x1F) != h264.NALUTypeAccessUnitDelimiter {
-			continue
-		}
-		at := i
-		if at > 0 && b[at-1] == 0 {
-			at--
-		}
-		if at > start {
-			out = append(out, b[start:at])
-		}
-		start = at
-		i += 3
-	}
-	if start < len(b) {
-		out = append(out, b[start:])
-	}
-	return out
 }
 
 // runDemo streams streamgate's embedded demo clip (ingest.Demo paces it),

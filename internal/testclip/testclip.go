@@ -4,9 +4,7 @@
 package testclip
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -15,8 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
+
+	"github.com/streamgate/streamgate/ingest"
 )
 
 // Clip is a clip as access units: H.264 pictures (AUDs removed, the first
@@ -118,33 +117,11 @@ func (c *Cache) Cleanup() {
 // Parse cuts an Annex-B stream with AUDs into access units and, when adts
 // is not empty, an ADTS stream into AAC frames.
 func Parse(annexB, adts []byte) (*Clip, error) {
-	cl := &Clip{}
-	var au [][]byte
-	for _, n := range SplitAnnexB(annexB) {
-		switch h264.NALUType(n[0] & 0x1F) {
-		case h264.NALUTypeAccessUnitDelimiter:
-			if len(au) > 0 {
-				cl.Video = append(cl.Video, au)
-			}
-			au = nil
-			continue
-		case h264.NALUTypeSPS:
-			if cl.SPS == nil {
-				cl.SPS = n
-			}
-		case h264.NALUTypePPS:
-			if cl.PPS == nil {
-				cl.PPS = n
-			}
-		}
-		au = append(au, n)
+	video, sps, pps, err := ingest.SplitAccessUnits(annexB)
+	if err != nil {
+		return nil, err
 	}
-	if len(au) > 0 {
-		cl.Video = append(cl.Video, au)
-	}
-	if len(cl.Video) == 0 || !h264.IsRandomAccess(cl.Video[0]) {
-		return nil, errors.New("the clip does not start with an IDR access unit")
-	}
+	cl := &Clip{SPS: sps, PPS: pps, Video: video}
 	if len(adts) == 0 {
 		return cl, nil
 	}
@@ -157,23 +134,4 @@ func Parse(annexB, adts []byte) (*Clip, error) {
 	}
 	cl.AudioConfig = mpeg4audio.AudioSpecificConfig{Type: pkts[0].Type, SampleRate: pkts[0].SampleRate, ChannelConfig: pkts[0].ChannelConfig}
 	return cl, nil
-}
-
-// SplitAnnexB returns the NAL units of an Annex-B stream.
-func SplitAnnexB(b []byte) [][]byte {
-	var out [][]byte
-	start := -1
-	for i := 0; i+2 < len(b); i++ {
-		if b[i] == 0 && b[i+1] == 0 && b[i+2] == 1 {
-			if start >= 0 {
-				out = append(out, bytes.TrimRight(b[start:i], "\x00"))
-			}
-			start = i + 3
-			i += 2
-		}
-	}
-	if start >= 0 && start < len(b) {
-		out = append(out, b[start:])
-	}
-	return out
 }

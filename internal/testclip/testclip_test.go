@@ -6,12 +6,6 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func TestSplitAnnexB(t *testing.T) {
-	in := []byte{0, 0, 0, 1, 9, 0xf0, 0, 0, 1, 0x67, 1, 2, 0, 0, 0, 1, 0x65, 7}
-	require.Equal(t, [][]byte{{9, 0xf0}, {0x67, 1, 2}, {0x65, 7}}, SplitAnnexB(in))
-	require.Empty(t, SplitAnnexB(nil))
-}
-
 func TestParseNeedsAnIDRFirst(t *testing.T) {
 	_, err := Parse([]byte{0, 0, 1, 9, 0xf0, 0, 0, 1, 0x41, 1}, nil)
 	require.Error(t, err)
