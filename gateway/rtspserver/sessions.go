@@ -69,10 +69,12 @@ func (s *Server) Sessions() []SessionInfo {
 }
 
 // CloseSession closes the session id, as if its client had left; false
-// when there is no such session.
+// when there is no such session. The session leaves the list at once, so a
+// second call answers false even while gortsplib is still tearing it down.
 func (s *Server) CloseSession(id string) bool {
 	s.mu.Lock()
 	ses := s.sessions[id]
+	delete(s.sessions, id)
 	s.mu.Unlock()
 	if ses == nil {
 		return false
