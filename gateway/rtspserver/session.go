@@ -153,9 +153,7 @@ func (ses *session) play() error {
 				return nil // the burst is video only: squeezed audio is noise
 			}
 			pkt := rw.packet(u, cached)
-			if err := ses.ss.WritePacketRTPWithNTP(u.Track.Media, pkt, u.NTP); err != nil {
-				ses.writeErrors.Add(1)
-			}
+			ses.writePacket(u.Track.Media, pkt, u.NTP)
 			return nil
 		},
 	})
