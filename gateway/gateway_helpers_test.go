@@ -4,29 +4,24 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
-	"net"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/bluenviron/gortsplib/v5"
-	"github.com/bluenviron/gortsplib/v5/pkg/auth"
 	"github.com/bluenviron/gortsplib/v5/pkg/base"
 	"github.com/bluenviron/gortsplib/v5/pkg/description"
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
 	"github.com/bluenviron/gortsplib/v5/pkg/liberrors"
-	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
 	"github.com/pion/rtp"
 	"github.com/stretchr/testify/require"
 
 	"github.com/streamgate/streamgate/gateway"
+	"github.com/streamgate/streamgate/internal/testcam"
 )
 
 // e2eTimeout bounds every wait of a test, so a hang fails with a message
@@ -77,25 +72,7 @@ func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 // e2eFreeUDPPair finds an even port p in 20000–60000 where p and p+1 are
 // both free on 127.0.0.1, and releases them for the caller.
-func e2eFreeUDPPair(t *testing.T) int {
-	t.Helper()
-	for range 200 {
-		p := 20000 + 2*rand.IntN(20000)
-		a, err := net.ListenPacket("udp4", "127.0.0.1:"+strconv.Itoa(p))
-		if err != nil {
-			continue
-		}
-		b, err := net.ListenPacket("udp4", "127.0.0.1:"+strconv.Itoa(p+1))
-		a.Close()
-		if err != nil {
-			continue
-		}
-		b.Close()
-		return p
-	}
-	t.Fatal("no free UDP port pair found")
-	return 0
-}
+func e2eFreeUDPPair(t *testing.T) int { return testcam.FreeUDPPair(t) }
 
 // e2eConfigYAML is a config on loopback test ports: RTSP and HTTP on port
 // 0, UDP on rtpPort/rtpPort+1, no multicast (it does not work on loopback
@@ -152,414 +129,54 @@ func startGateway(t *testing.T, extra string) *e2eGateway {
 	return nil
 }
 
-// Synthetic media. Every picture NAL and audio AU carries its stream's tag
-// and its frame index, so payloads are unique within and across streams.
+// Synthetic media comes from the scripted test camera (internal/testcam):
+// every picture NAL and audio AU carries its stream's tag and frame index.
 
 var (
-	e2eSPS  = []byte{0x67, 0x42, 0xc0, 0x1f, 0xd9, 0x00, 0xf0, 0x11, 0x7e, 0xf0, 0x11, 0x00, 0x00, 0x03, 0x00, 0x01, 0x00, 0x00, 0x03, 0x00, 0x32, 0x0f, 0x18, 0x31, 0x92}
-	e2eSPS2 = []byte{0x67, 0x64, 0x00, 0x28, 0xac, 0xd9, 0x40, 0x78, 0x02, 0x27, 0xe5, 0x84, 0x00, 0x00, 0x03, 0x00, 0x04, 0x00, 0x00, 0x03, 0x00, 0xf0, 0x3c, 0x60, 0xc6, 0x58}
-	e2ePPS  = []byte{0x68, 0xcb, 0x83, 0xcb, 0x20}
-)
-
-const (
-	e2eFPS     = 25
-	e2eGOP     = 25 // an IDR every 25 frames
-	e2eMTU     = 1200
-	e2eVideoPT = 96
-	e2eAudioPT = 97
+	e2eSPS  = testcam.SPS
+	e2eSPS2 = testcam.SPS2
 )
 
 // e2eDesc is a camera's description: H.264 (SPS/PPS in the SDP) and AAC.
-func e2eDesc(sps []byte) *description.Session {
-	return &description.Session{Medias: []*description.Media{
-		{
-			Type:    description.MediaTypeVideo,
-			Formats: []format.Format{&format.H264{PayloadTyp: e2eVideoPT, PacketizationMode: 1, SPS: sps, PPS: e2ePPS}},
-		},
-		{
-			Type: description.MediaTypeAudio,
-			Formats: []format.Format{&format.MPEG4Audio{
-				PayloadTyp: e2eAudioPT,
-				Config: &mpeg4audio.AudioSpecificConfig{
-					Type:          mpeg4audio.ObjectTypeAACLC,
-					SampleRate:    48000,
-					ChannelConfig: 2,
-				},
-				SizeLength:       13,
-				IndexLength:      3,
-				IndexDeltaLength: 3,
-			}},
-		},
-	}}
-}
+func e2eDesc(sps []byte) *description.Session { return testcam.Desc(sps, true) }
 
-// e2eSynth produces the packets of one camera stream: H.264 in packetization
-// mode 1 (an IDR access unit is a STAP-A with SPS and PPS then FU-A
-// fragments; P frames are single NALs, every third one fragmented) and
-// AAC-hbr with one AU per packet.
-type e2eSynth struct {
-	tag  byte
-	sps  []byte
-	n    int // next frame index, across restarts
-	gop0 int // frame index of the session's first IDR
-	vSeq uint16
-	vTS  uint32
-	aSeq uint16
-	aTS  uint32
-	aN   int
-}
+func pictureTag(p []byte) (tag byte, frame int, ok bool) { return testcam.PictureTag(p) }
 
-// restart makes the next frame an IDR and jumps sequence numbers and
-// timestamps, as a rebooted camera does.
-func (s *e2eSynth) restart() {
-	s.gop0 = s.n
-	s.vSeq += 10000
-	s.vTS += 1 << 30
-	s.aSeq += 20000
-	s.aTS += 1 << 29
-}
+func isSTAPA(p []byte) bool { return testcam.IsSTAPA(p) }
 
-// frame returns the video packets of the next frame and the audio packets
-// that fall within it.
-func (s *e2eSynth) frame() (video, audio []*rtp.Packet) {
-	key := (s.n-s.gop0)%e2eGOP == 0
-	var payloads [][]byte
-	if key {
-		stap := []byte{0x78}
-		for _, ps := range [][]byte{s.sps, e2ePPS} {
-			stap = append(stap, byte(len(ps)>>8), byte(len(ps)))
-			stap = append(stap, ps...)
-		}
-		payloads = append(payloads, stap)
-		payloads = append(payloads, s.nal(0x65, 4000)...)
-	} else {
-		size := 600
-		if s.n%3 == 0 {
-			size = 2 * e2eMTU
-		}
-		payloads = s.nal(0x41, size)
-	}
-	for i, p := range payloads {
-		video = append(video, &rtp.Packet{
-			Header: rtp.Header{
-				Version: 2, Marker: i == len(payloads)-1, PayloadType: e2eVideoPT,
-				SequenceNumber: s.vSeq, Timestamp: s.vTS, SSRC: 0x11223344,
-			},
-			Payload: p,
-		})
-		s.vSeq++
-	}
-	s.n++
-	s.vTS += 90000 / e2eFPS
-
-	// 48 kHz AAC: one 1024-sample AU per packet, keeping pace with video.
-	for int64(s.aN)*1024*e2eFPS < int64(s.n)*48000 {
-		au := make([]byte, 24)
-		au[0] = s.tag
-		binary.BigEndian.PutUint32(au[1:], uint32(s.aN))
-		for i := 5; i < len(au); i++ {
-			au[i] = byte(s.aN*3+i) ^ s.tag
-		}
-		payload := append([]byte{0x00, 0x10, byte(len(au) >> 5), byte(len(au) << 3)}, au...)
-		audio = append(audio, &rtp.Packet{
-			Header: rtp.Header{
-				Version: 2, Marker: true, PayloadType: e2eAudioPT,
-				SequenceNumber: s.aSeq, Timestamp: s.aTS, SSRC: 0x55667788,
-			},
-			Payload: payload,
-		})
-		s.aSeq++
-		s.aTS += 1024
-		s.aN++
-	}
-	return video, audio
-}
-
-// nal returns the payloads of one NAL with header hdr and size bytes: the
-// body starts with the stream tag and the frame index.
-func (s *e2eSynth) nal(hdr byte, size int) [][]byte {
-	body := make([]byte, size-1)
-	body[0] = s.tag
-	binary.BigEndian.PutUint32(body[1:], uint32(s.n))
-	for i := 5; i < len(body); i++ {
-		body[i] = byte(s.n*7+i) ^ s.tag
-	}
-	if size <= e2eMTU {
-		return [][]byte{append([]byte{hdr}, body...)}
-	}
-	var out [][]byte
-	for first := true; len(body) > 0; first = false {
-		n := min(len(body), e2eMTU-2)
-		fu := []byte{hdr&0xE0 | 28, hdr & 0x1F}
-		if first {
-			fu[1] |= 0x80
-		}
-		if n == len(body) {
-			fu[1] |= 0x40
-		}
-		out = append(out, append(fu, body[:n]...))
-		body = body[n:]
-	}
-	return out
-}
-
-// pictureTag returns the stream tag and frame index of a payload that
-// starts a picture NAL (single NAL or FU-A start fragment).
-func pictureTag(p []byte) (tag byte, frame int, ok bool) {
-	switch typ := p[0] & 0x1F; {
-	case (typ == 1 || typ == 5) && len(p) >= 6:
-		return p[1], int(binary.BigEndian.Uint32(p[2:6])), true
-	case typ == 28 && len(p) >= 7 && p[1]&0x80 != 0:
-		return p[2], int(binary.BigEndian.Uint32(p[3:7])), true
-	}
-	return 0, 0, false
-}
-
-// isSTAPA reports whether p is the STAP-A that starts each IDR access unit.
-func isSTAPA(p []byte) bool { return len(p) > 0 && p[0]&0x1F == 24 }
-
-// camStream is one path the camera serves.
-type camStream struct {
-	desc  *description.Session
-	synth *e2eSynth
-	st    *gortsplib.ServerStream
-	video [][]byte // payloads sent, in order
-	audio [][]byte
-}
-
-// e2eCam is a camera (or origin server) on loopback built on gortsplib.Server:
-// it serves one or more paths, writes ~25 fps H.264 + AAC to each, counts
-// what its clients do and can be stopped and restarted on the same ports.
+// e2eCam is the scripted camera with the short names these tests use.
 type e2eCam struct {
-	t    *testing.T
-	opts camOpts
-
-	mu        sync.Mutex
-	srv       *gortsplib.Server
-	addr      string
-	rtpAddr   string
-	rtcpAddr  string
-	streams   map[string]*camStream
-	conns     int
-	plays     map[string]int
-	authFails int
-
-	sessionClosed chan struct{}
+	*testcam.Camera
 	played        chan string
-
-	feedCancel context.CancelFunc
-	feedDone   chan struct{}
+	sessionClosed chan struct{}
 }
 
 // camOpts configures an e2eCam.
-type camOpts struct {
-	// user and pass are required on DESCRIBE and SETUP when set.
-	user, pass string
-	// digestOnly refuses Basic authentication.
-	digestOnly bool
-}
+type camOpts = testcam.Options
 
 // newCam starts a camera serving the given paths (each with its tag byte),
 // with UDP transport on a free pair, feeding until the test ends.
 func newCam(t *testing.T, opts camOpts, paths map[string]byte) *e2eCam {
 	t.Helper()
-	c := &e2eCam{
-		t: t, opts: opts,
-		addr:          "127.0.0.1:0",
-		streams:       map[string]*camStream{},
-		plays:         map[string]int{},
-		sessionClosed: make(chan struct{}, 64),
-		played:        make(chan string, 64),
-	}
-	for path, tag := range paths {
-		c.streams[path] = &camStream{desc: e2eDesc(e2eSPS), synth: &e2eSynth{tag: tag, sps: e2eSPS}}
-	}
-	rtp := e2eFreeUDPPair(t)
-	c.rtpAddr, c.rtcpAddr = "127.0.0.1:"+strconv.Itoa(rtp), "127.0.0.1:"+strconv.Itoa(rtp+1)
-	c.start()
-	ctx, cancel := context.WithCancel(context.Background())
-	c.feedCancel, c.feedDone = cancel, make(chan struct{})
-	go c.feed(ctx)
-	t.Cleanup(func() {
-		c.feedCancel()
-		<-c.feedDone
-		c.stop()
-	})
-	return c
+	c := testcam.New(t, opts, paths)
+	return &e2eCam{Camera: c, played: c.Played, sessionClosed: c.SessionClosed}
 }
 
-// start starts the server, on the same ports as before after a stop.
-func (c *e2eCam) start() {
-	c.t.Helper()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	srv := &gortsplib.Server{
-		Handler:        c,
-		RTSPAddress:    c.addr,
-		UDPRTPAddress:  c.rtpAddr,
-		UDPRTCPAddress: c.rtcpAddr,
-	}
-	if c.opts.digestOnly {
-		srv.AuthMethods = []auth.VerifyMethod{auth.VerifyMethodDigestMD5}
-	}
-	require.NoError(c.t, srv.Start(), "test camera")
-	c.addr = srv.NetListener().Addr().String()
-	for _, cs := range c.streams {
-		cs.st = &gortsplib.ServerStream{Server: srv, Desc: cs.desc}
-		require.NoError(c.t, cs.st.Initialize())
-	}
-	c.srv = srv
-}
-
-// stop closes the server and every connection, as a camera that reboots.
-func (c *e2eCam) stop() {
-	c.mu.Lock()
-	srv := c.srv
-	c.srv = nil
-	var sts []*gortsplib.ServerStream
-	for _, cs := range c.streams {
-		if cs.st != nil {
-			sts = append(sts, cs.st)
-			cs.st = nil
-		}
-	}
-	c.mu.Unlock()
-	for _, st := range sts {
-		st.Close()
-	}
-	if srv != nil {
-		srv.Close()
-	}
-}
-
-// restart stops the camera and starts it again on the same ports; sps,
-// when not nil, replaces the SPS of every stream (a changed encoder).
+// restart reboots the camera; sps, when not nil, replaces its SPS.
 func (c *e2eCam) restart(sps []byte) {
-	c.stop()
-	c.mu.Lock()
-	for _, cs := range c.streams {
-		if sps != nil {
-			cs.desc = e2eDesc(sps)
-			cs.synth.sps = sps
-		}
-		cs.synth.restart()
+	if sps == nil {
+		c.Restart(nil)
+		return
 	}
-	c.mu.Unlock()
-	c.start()
+	c.Restart(&testcam.Change{SPS: sps})
 }
 
-func (c *e2eCam) feed(ctx context.Context) {
-	defer close(c.feedDone)
-	tick := time.NewTicker(time.Second / e2eFPS)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-		c.mu.Lock()
-		for _, cs := range c.streams {
-			if cs.st == nil {
-				continue
-			}
-			video, audio := cs.synth.frame()
-			for _, pkt := range video {
-				cs.video = append(cs.video, pkt.Payload)
-				_ = cs.st.WritePacketRTP(cs.desc.Medias[0], pkt)
-			}
-			for _, pkt := range audio {
-				cs.audio = append(cs.audio, pkt.Payload)
-				_ = cs.st.WritePacketRTP(cs.desc.Medias[1], pkt)
-			}
-		}
-		c.mu.Unlock()
-	}
-}
-
-// nextFrame is the index of the next frame the camera sends on path.
-func (c *e2eCam) nextFrame(path string) int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.streams[path].synth.n
-}
-
-// url is the camera's URL of path with userinfo ("" for none).
-func (c *e2eCam) url(userinfo, path string) string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if userinfo != "" {
-		userinfo += "@"
-	}
-	return "rtsp://" + userinfo + c.addr + "/" + path
-}
-
-// sent returns copies of the payload lists sent so far on path.
+func (c *e2eCam) url(userinfo, path string) string { return c.URL(userinfo, path) }
+func (c *e2eCam) nextFrame(path string) int        { return c.NextFrame(path) }
 func (c *e2eCam) sent(path string) (video, audio [][]byte) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	cs := c.streams[path]
-	return append([][]byte(nil), cs.video...), append([][]byte(nil), cs.audio...)
+	return c.Sent(path)
 }
-
-func (c *e2eCam) counts() (conns int, plays map[string]int, authFails int) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	plays = map[string]int{}
-	for k, v := range c.plays {
-		plays[k] = v
-	}
-	return c.conns, plays, c.authFails
-}
-
-func camPath(p string) string { return strings.TrimPrefix(p, "/") }
-
-func (c *e2eCam) OnConnOpen(*gortsplib.ServerHandlerOnConnOpenCtx) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.conns++
-}
-
-func (c *e2eCam) OnSessionClose(*gortsplib.ServerHandlerOnSessionCloseCtx) {
-	select {
-	case c.sessionClosed <- struct{}{}:
-	default:
-	}
-}
-
-func (c *e2eCam) lookup(conn *gortsplib.ServerConn, req *base.Request, path string) (*base.Response, *gortsplib.ServerStream, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.opts.user != "" && !conn.VerifyCredentials(req, c.opts.user, c.opts.pass) {
-		c.authFails++
-		return &base.Response{StatusCode: base.StatusUnauthorized}, nil, liberrors.ErrServerAuth{}
-	}
-	cs := c.streams[camPath(path)]
-	if cs == nil || cs.st == nil {
-		return &base.Response{StatusCode: base.StatusNotFound}, nil, nil
-	}
-	return &base.Response{StatusCode: base.StatusOK}, cs.st, nil
-}
-
-func (c *e2eCam) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.Response, *gortsplib.ServerStream, error) {
-	return c.lookup(ctx.Conn, ctx.Request, ctx.Path)
-}
-
-func (c *e2eCam) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Response, *gortsplib.ServerStream, error) {
-	return c.lookup(ctx.Conn, ctx.Request, ctx.Path)
-}
-
-func (c *e2eCam) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Response, error) {
-	path := camPath(ctx.Path)
-	c.mu.Lock()
-	c.plays[path]++
-	c.mu.Unlock()
-	select {
-	case c.played <- path:
-	default:
-	}
-	return &base.Response{StatusCode: base.StatusOK}, nil
-}
+func (c *e2eCam) counts() (int, map[string]int, int) { return c.Counts() }
 
 // rtpCopy is what a reader keeps of a packet.
 type rtpCopy struct {

@@ -7,6 +7,7 @@ import (
 	"github.com/bluenviron/gortsplib/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/streamgate/streamgate/internal/testcam"
 	"github.com/streamgate/streamgate/web"
 )
 
@@ -20,10 +21,10 @@ func TestPublisherPacketsLost(t *testing.T) {
 	require.NoError(t, pub.StartRecording(g.url("site/door"), desc))
 	defer pub.Close()
 
-	synth := &e2eSynth{tag: 1, sps: e2eSPS}
+	synth := testcam.NewSynth(1, e2eSPS)
 	send := func(frames int) {
 		for range frames {
-			video, audio := synth.frame()
+			video, audio := synth.Frame()
 			for _, p := range video {
 				require.NoError(t, pub.WritePacketRTP(desc.Medias[0], p))
 			}
@@ -34,7 +35,7 @@ func TestPublisherPacketsLost(t *testing.T) {
 		}
 	}
 	send(10)
-	synth.vSeq += 20 // 20 video packets lost on the way
+	synth.VSeq += 20 // 20 video packets lost on the way
 	send(10)
 
 	c.waitMetric("the publisher's loss is counted", "streamgate_path_packets_lost_total",

@@ -57,7 +57,7 @@ func TestPullByteIdentical(t *testing.T) {
 func TestPullDigestAuth(t *testing.T) {
 	const user, pass = "admin", "s3cr3tPW"
 	ctx := e2eCtx(t)
-	cam := newCam(t, camOpts{user: user, pass: pass, digestOnly: true}, map[string]byte{"cam": 'd'})
+	cam := newCam(t, camOpts{User: user, Pass: pass, DigestOnly: true}, map[string]byte{"cam": 'd'})
 
 	g := startGateway(t, fmt.Sprintf(`paths:
   cam:
