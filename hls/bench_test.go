@@ -49,12 +49,12 @@ func BenchmarkMuxerFeed(b *testing.B) {
 				vau.NTP = ntp.Add(time.Duration(i) * time.Second / clipFPS)
 				vau.Payloads = clip.Video[i%len(clip.Video)]
 				vau.RandomAccess = i%clipFPS == 0
-				m.writeAU(video, vau)
+				m.writeAU(video, vau, vau.PTS)
 				for int64(ai)*aacFrameTicks*90000/aacSampleRate <= vau.PTS {
 					aau.PTS = int64(ai) * aacFrameTicks
 					aau.NTP = ntp.Add(time.Duration(aau.PTS) * time.Second / aacSampleRate)
 					aau.Payloads = clip.Audio[ai%len(clip.Audio) : ai%len(clip.Audio)+1]
-					m.writeAU(audio, aau)
+					m.writeAU(audio, aau, aau.PTS)
 					ai++
 				}
 			}

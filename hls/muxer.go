@@ -21,9 +21,6 @@ var (
 	ErrNoTrack = errors.New("no track of this stream can be carried over HLS")
 	// ErrClosed is returned once the Server is closed.
 	ErrClosed = errors.New("hls: server closed")
-	// errSourceRestarted ends a muxer whose source came back after an outage:
-	// its timestamps start over, which a running HLS timeline cannot follow.
-	errSourceRestarted = errors.New("the source restarted")
 )
 
 // muxerQueueSize is the hub reader queue of a muxer, in RTP packets: a few
@@ -171,7 +168,7 @@ loop:
 		case <-m.reader.Done():
 			err := m.reader.Err()
 			reason = "stream ended: " + err.Error()
-			if !errors.Is(err, errSourceRestarted) && !isStreamEnd(err) {
+			if !isStreamEnd(err) {
 				level = slog.LevelWarn
 			}
 			break loop

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/bluenviron/gortsplib/v5/pkg/format/rtpav1"
 	"github.com/bluenviron/gortsplib/v5/pkg/format/rtpvp9"
@@ -17,10 +18,48 @@ import (
 // writerState is what the reader goroutine keeps between units. Only OnUnit
 // touches it, so it needs no lock.
 type writerState struct {
+	clocks []trackClock // by hub track index
+	av1    map[int]*av1Depacketizer
+	vp9    map[int]*rtpvp9.Decoder
+}
+
+// maxJump is the largest step between two presentation times of a track
+// taken as the stream going on; a larger one, forward or back, is a camera
+// clock jump and is smoothed over like a source restart.
+const maxJump = 5 * time.Second
+
+// trackClock keeps the timeline of one carried track continuous. An HLS
+// playlist cannot follow timestamps that start over (gohlslib writes no
+// EXT-X-DISCONTINUITY, and players reject a media sequence that goes
+// back), so when the source comes back after an outage, or its clock
+// jumps, the new timestamps are moved to go on one frame after the last
+// ones written: the muxer, its playlist and its viewers carry on.
+type trackClock struct {
+	started bool
 	gen     uint32
-	haveGen bool
-	av1     map[int]*av1Depacketizer
-	vp9     map[int]*rtpvp9.Decoder
+	off     int64 // out = pts + off
+	lastIn  int64
+	lastOut int64
+	step    int64 // the last positive interval between two units, in ticks
+}
+
+// out maps the presentation time of a unit of source session gen; rate is
+// the track's clock rate. It reports whether the timeline was re-based.
+func (c *trackClock) out(pts int64, gen uint32, rate int) (int64, bool) {
+	jump := int64(maxJump.Seconds() * float64(rate))
+	rebased := false
+	switch {
+	case !c.started:
+		c.started = true
+	case gen != c.gen || pts-c.lastIn > jump || c.lastIn-pts > jump:
+		c.off = c.lastOut + max(c.step, 1) - pts
+		rebased = true
+	case pts > c.lastIn:
+		c.step = pts - c.lastIn
+	}
+	c.gen, c.lastIn = gen, pts
+	c.lastOut = pts + c.off
+	return c.lastOut, rebased
 }
 
 type av1Depacketizer struct {
@@ -29,6 +68,7 @@ type av1Depacketizer struct {
 }
 
 func (w *writerState) init(m *muxer) {
+	w.clocks = make([]trackClock, len(m.byIndex))
 	for _, c := range m.plan.carried {
 		switch c.kind {
 		case writeAV1:
@@ -54,11 +94,6 @@ func (w *writerState) init(m *muxer) {
 // onUnit feeds one hub unit to the muxer; it runs in the reader's goroutine,
 // which makes it the only writer of the gohlslib muxer.
 func (m *muxer) onUnit(u *hub.Unit, _ bool) error {
-	if !m.w.haveGen {
-		m.w.gen, m.w.haveGen = u.Gen, true
-	} else if u.Gen != m.w.gen {
-		return errSourceRestarted
-	}
 	c := m.byIndex[u.Track.Index]
 	if c == nil {
 		return nil
@@ -66,7 +101,7 @@ func (m *muxer) onUnit(u *hub.Unit, _ bool) error {
 	switch c.kind {
 	case writeAV1, writeVP9:
 		// The hub does not group AV1 and VP9 packets into frames: do it here.
-		return m.writePacket(c, u)
+		return m.writePacket(c, u, m.outPTS(u, u.PTS))
 	}
 	if !u.AUStart {
 		return nil
@@ -76,14 +111,24 @@ func (m *muxer) onUnit(u *hub.Unit, _ bool) error {
 		// A frame lost packets: the decoder conceals it; the muxer skips it.
 		return nil
 	}
-	m.writeAU(c, au)
+	m.writeAU(c, au, m.outPTS(u, au.PTS))
 	return nil
+}
+
+// outPTS is the muxer's presentation time for pts of u's track.
+func (m *muxer) outPTS(u *hub.Unit, pts int64) int64 {
+	out, rebased := m.w.clocks[u.Track.Index].out(pts, u.Gen, u.Track.ClockRate())
+	if rebased && u.Track == m.plan.carried[0].hub { // one line per event, not per track
+		m.logger.Info("HLS timeline continues across a source restart or clock jump", "track", u.Track.Index)
+	}
+	return out
 }
 
 // writeAU writes one frame. The hub recycles a unit's memory once OnUnit
 // returns, while gohlslib keeps some slices for later (parameter sets it
 // adopts, audio samples until their part is written): those are copied.
-func (m *muxer) writeAU(c *carriedTrack, au *hub.AccessUnit) {
+// The access unit is shared with other readers: pts is the muxer's own.
+func (m *muxer) writeAU(c *carriedTrack, au *hub.AccessUnit, pts int64) {
 	var err error
 	switch c.kind {
 	case writeH264:
@@ -91,17 +136,17 @@ func (m *muxer) writeAU(c *carriedTrack, au *hub.AccessUnit) {
 		if au.RandomAccess {
 			nalus = cloneParams(nalus, isH264Param)
 		}
-		err = m.hm.WriteH264(c.hls, au.NTP, au.PTS, nalus)
+		err = m.hm.WriteH264(c.hls, au.NTP, pts, nalus)
 	case writeH265:
 		nalus := au.Payloads
 		if au.RandomAccess {
 			nalus = cloneParams(nalus, isH265Param)
 		}
-		err = m.hm.WriteH265(c.hls, au.NTP, au.PTS, nalus)
+		err = m.hm.WriteH265(c.hls, au.NTP, pts, nalus)
 	case writeAAC:
-		err = m.hm.WriteMPEG4Audio(c.hls, au.NTP, au.PTS, cloneAll(au.Payloads))
+		err = m.hm.WriteMPEG4Audio(c.hls, au.NTP, pts, cloneAll(au.Payloads))
 	case writeOpus:
-		err = m.hm.WriteOpus(c.hls, au.NTP, au.PTS, cloneAll(au.Payloads))
+		err = m.hm.WriteOpus(c.hls, au.NTP, pts, cloneAll(au.Payloads))
 	}
 	if err != nil {
 		m.encErrors.report(fmt.Errorf("track %d (%s): %w", c.hub.Index, c.hub.CodecName(), err))
@@ -110,7 +155,7 @@ func (m *muxer) writeAU(c *carriedTrack, au *hub.AccessUnit) {
 
 // writePacket depacketises AV1 and VP9 and writes complete frames. Packets
 // are copied first, since the depacketisers keep slices of earlier packets.
-func (m *muxer) writePacket(c *carriedTrack, u *hub.Unit) error {
+func (m *muxer) writePacket(c *carriedTrack, u *hub.Unit, pts int64) error {
 	pkt := u.Packet
 	pkt.Payload = bytes.Clone(u.Packet.Payload)
 	var err error
@@ -130,14 +175,14 @@ func (m *muxer) writePacket(c *carriedTrack, u *hub.Unit) error {
 			}
 			d.started = true
 		}
-		err = m.hm.WriteAV1(c.hls, u.NTP, u.PTS, tu)
+		err = m.hm.WriteAV1(c.hls, u.NTP, pts, tu)
 	case writeVP9:
 		var frame []byte
 		frame, err = m.w.vp9[c.hub.Index].Decode(&pkt)
 		if err != nil {
 			break
 		}
-		err = m.hm.WriteVP9(c.hls, u.NTP, u.PTS, frame)
+		err = m.hm.WriteVP9(c.hls, u.NTP, pts, frame)
 	}
 	switch {
 	case err == nil, errors.Is(err, rtpav1.ErrMorePacketsNeeded), errors.Is(err, rtpvp9.ErrMorePacketsNeeded),
