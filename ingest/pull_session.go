@@ -31,7 +31,10 @@ func (p *Pull) runSession(ctx context.Context, cfg *pullConfig, log *slog.Logger
 		},
 		// counted and reported when the session ends, never per packet
 		OnPacketsLost: func(n uint64) {
-			lost.Add(n)
+			if lost.Add(n) == n {
+				// the first loss of the session is worth a line; the rest is counted
+				log.Warn("source is losing packets", "lost", n)
+			}
 			p.lost.Add(n)
 		},
 		OnDecodeError: func(error) { decodeErrors.Add(1) },
@@ -77,6 +80,7 @@ func (p *Pull) runSession(ctx context.Context, cfg *pullConfig, log *slog.Logger
 	}()
 
 	var lastPacket atomic.Int64
+	jumps := newJumpWatch(medias, log)
 	c.OnPacketRTPAny(func(media *description.Media, _ format.Format, pkt *rtp.Packet) {
 		lastPacket.Store(time.Now().UnixNano())
 		// PTS is unknown until the first packet whose PTS equals its DTS
@@ -85,6 +89,7 @@ func (p *Pull) runSession(ctx context.Context, cfg *pullConfig, log *slog.Logger
 		if !ok {
 			return
 		}
+		jumps.check(media, pts)
 		ntp, ok := c.PacketNTP(media, pkt)
 		if !ok {
 			ntp = time.Time{}
@@ -177,4 +182,44 @@ func trackNames(medias []*description.Media) []string {
 		out = append(out, hub.CodecName(m.Formats[0]))
 	}
 	return out
+}
+
+// maxTimestampJump is the largest step between two presentation times of a
+// media that is taken as the stream going on.
+const maxTimestampJump = 5 * time.Second
+
+// jumpWatch notices a source whose timestamps jump forward or back (a
+// camera that reset its clock, or an NTP step) and says so once per
+// session: the outputs smooth such jumps over, but a camera doing it is
+// worth knowing about.
+type jumpWatch struct {
+	last   map[*description.Media]*atomic.Int64 // last PTS + 1, 0 for none
+	rate   map[*description.Media]int64
+	logged atomic.Bool
+	log    *slog.Logger
+}
+
+func newJumpWatch(medias []*description.Media, log *slog.Logger) *jumpWatch {
+	w := &jumpWatch{last: map[*description.Media]*atomic.Int64{}, rate: map[*description.Media]int64{}, log: log}
+	for _, m := range medias {
+		w.last[m] = &atomic.Int64{}
+		w.rate[m] = int64(m.Formats[0].ClockRate())
+	}
+	return w
+}
+
+func (w *jumpWatch) check(m *description.Media, pts int64) {
+	last := w.last[m]
+	if last == nil {
+		return
+	}
+	prev := last.Swap(pts+1) - 1
+	if prev < 0 {
+		return
+	}
+	d := pts - prev
+	limit := int64(maxTimestampJump.Seconds()) * w.rate[m]
+	if (d > limit || -d > limit) && w.logged.CompareAndSwap(false, true) {
+		w.log.Warn("source timestamps jumped", "media", m.Type, "by", time.Duration(d)*time.Second/time.Duration(w.rate[m]))
+	}
 }

@@ -25,6 +25,10 @@ const maxPayload = 1188
 // right after, instead of playing one GOP behind.
 const burstSpacing = time.Millisecond
 
+// clockJump is the largest step, in seconds, between two presentation
+// times of a track taken as the stream going on rather than a clock jump.
+const clockJump = 5
+
 // frameEncoder turns one access unit into RTP packets (timestamp unset).
 type frameEncoder interface {
 	Encode(au [][]byte) ([]*rtp.Packet, error)
@@ -144,9 +148,10 @@ func (c *rtpClock) live(pts int64, gen uint32, now time.Time) uint32 {
 	switch {
 	case !c.started:
 		c.off = int64(c.base) - pts
-	case gen != c.gen:
-		// New source session: its timestamps restart. Continue with the wall
-		// time that passed, so the jitter buffer sees no jump.
+	case gen != c.gen || !c.inBurst && (pts-c.lastPTS > clockJump*int64(c.rate) || c.lastPTS-pts > clockJump*int64(c.rate)):
+		// New source session (its timestamps restart), or the camera's
+		// clock jumped. Continue with the wall time that passed, so the
+		// jitter buffer sees no jump.
 		elapsed := max(now.Sub(c.lastAt), 0)
 		ticks := max(int64(elapsed)*int64(c.rate)/int64(time.Second), 1)
 		c.off = int64(c.lastOut) + ticks - pts

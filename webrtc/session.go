@@ -287,7 +287,10 @@ func (se *session) onVideo(u *hub.Unit, cached bool, now time.Time) {
 		_ = ot.writeFrame(au, ot.clock.burst(au.PTS, u.Gen, now))
 		return
 	}
-	if se.haveLast && u.Gen == se.lastGen && au.PTS < se.lastPTS {
+	// B-frames step back a few frames; a step back of seconds is the
+	// camera's clock jumping, which the clock smooths over.
+	if se.haveLast && u.Gen == se.lastGen && au.PTS < se.lastPTS &&
+		se.lastPTS-au.PTS < int64(u.Track.ClockRate()) {
 		se.srv.warnOnce(se.path, se.stream, warnBFrames)
 	}
 	se.lastPTS, se.lastGen, se.haveLast = au.PTS, u.Gen, true
