@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -112,4 +113,19 @@ func TestReaderDropsNeverGoDown(t *testing.T) {
 	require.NotZero(t, slow2.Dropped())
 	assert.Equal(t, drops+slow2.Dropped(), st.ReaderDrops())
 	close(c2.block)
+}
+
+// What an output lost after the hub handed it over (OutputDrops) counts in
+// the stream's drops, also after the reader left.
+func TestOutputDropsCount(t *testing.T) {
+	h := newHub(t, PathConf{AcceptPublishers: true}, nil)
+	_, pub := publish(t, h, "cam", avDesc())
+	st := pub.Stream()
+	var lost atomic.Uint64
+	r, _ := addReader(t, st, ReaderConfig{Name: "rtsp", OutputDrops: lost.Load})
+	lost.Store(7)
+	assert.Equal(t, uint64(7), st.ReaderDrops())
+	assert.Zero(t, r.Dropped(), "the hub itself dropped nothing")
+	r.Close()
+	assert.Equal(t, uint64(7), st.ReaderDrops(), "a reader that left keeps its drops in the total")
 }

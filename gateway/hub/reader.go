@@ -40,6 +40,10 @@ type ReaderConfig struct {
 	// reader's goroutine) before its first unit is delivered, so an output
 	// can decide how to time it.
 	OnBurst func(units []*Unit)
+	// OutputDrops, if set, counts what the output lost after the hub handed
+	// it over (a protocol library's own queue was full), so that the
+	// stream's drop counters and reports include it.
+	OutputDrops func() uint64
 }
 
 // Reader is one subscriber of a stream with its own bounded queue and
@@ -274,7 +278,7 @@ func (s *Stream) removeReader(r *Reader) {
 		if x == r {
 			// Units are offered under s.mu to listed readers only, so the
 			// count is final once r leaves the list.
-			s.dropsGone += r.dropped.Load()
+			s.dropsGone += r.lost()
 			last := len(s.readers) - 1
 			s.readers[i] = s.readers[last]
 			s.readers[last] = nil
@@ -308,6 +312,15 @@ func (r *Reader) Err() error {
 
 // Dropped is the number of units the reader lost because it fell behind.
 func (r *Reader) Dropped() uint64 { return r.dropped.Load() }
+
+// lost is what the reader lost in the hub and in its output.
+func (r *Reader) lost() uint64 {
+	n := r.dropped.Load()
+	if r.conf.OutputDrops != nil {
+		n += r.conf.OutputDrops()
+	}
+	return n
+}
 
 // Delivered is the number of units handed to OnUnit.
 func (r *Reader) Delivered() uint64 { return r.delivered.Load() }

@@ -165,7 +165,7 @@ func (s *Stream) ReaderDrops() uint64 {
 	defer s.mu.Unlock()
 	n := s.dropsGone
 	for _, r := range s.readers {
-		n += r.dropped.Load()
+		n += r.lost()
 	}
 	return n
 }
@@ -196,7 +196,7 @@ func (s *Stream) close(err error) {
 	s.readers = nil
 	for _, r := range readers {
 		// No unit is offered to them any more: their drop counts are final.
-		s.dropsGone += r.dropped.Load()
+		s.dropsGone += r.lost()
 	}
 	s.hist.clear()
 	for _, t := range s.Tracks {
@@ -372,7 +372,7 @@ func (s *Stream) reportDrops() {
 		reports = reports[:0]
 		s.mu.Lock()
 		for _, r := range s.readers {
-			total := r.dropped.Load()
+			total := r.lost()
 			if d := total - r.droppedReported; d > 0 {
 				r.droppedReported = total
 				reports = append(reports, report{r.conf.Name, d})

@@ -148,6 +148,8 @@ func (ses *session) play() error {
 		QueueSize: ses.s.ReaderQueueSize,
 		Want:      func(t *hub.Track) bool { return setup[t.Media] },
 		OnBurst:   func(units []*hub.Unit) { rw.planBurst(key, units) },
+		// packets gortsplib's full write queue refused count as drops
+		OutputDrops: ses.writeErrors.Load,
 		OnUnit: func(u *hub.Unit, cached bool) error {
 			if cached && u.Track != key {
 				return nil // the burst is video only: squeezed audio is noise

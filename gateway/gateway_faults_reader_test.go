@@ -1,0 +1,178 @@
+package gateway_test
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v5"
+	"github.com/bluenviron/gortsplib/v5/pkg/base"
+	"github.com/stretchr/testify/require"
+
+	"github.com/streamgate/streamgate/internal/testcam"
+	"github.com/streamgate/streamgate/web"
+)
+
+// readerFaultConfig gives RTSP sessions short timeouts and a short write
+// queue, so that a bad reader is found out within a second or two.
+const readerFaultConfig = `  writeTimeout: 3s
+  sessionTimeout: 2s
+  writeQueueSize: 64
+paths:
+  cam:
+    source: %s
+    sourceProtocol: tcp
+`
+
+// TestReaderFaults attaches a healthy RTSP reader, then a reader that
+// misbehaves: the healthy one receives every packet the camera sent, the
+// bad one's session is released within the configured timeouts (a reader
+// that stops reading is caught by the session timeout: on loopback the
+// kernel's buffers hold what it did not read, so nothing had to be
+// dropped), and the API and metrics count one RTSP reader again.
+func TestReaderFaults(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		fault func(t *testing.T, g *e2eGateway, playing func()) string // runs the bad reader, returns its address
+	}{
+		{"TCP reader stops reading", stalledTCPReader},
+		{"TCP reader vanishes without TEARDOWN", vanishingTCPReader},
+		{"UDP reader vanishes without TEARDOWN", vanishingUDPReader},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := e2eCtx(t)
+			cam := testcam.New(t, testcam.Options{}, map[string]byte{"cam": 'g'})
+			g := startGateway(t, fmt.Sprintf(readerFaultConfig, cam.URL("", "cam")))
+			api := newAPIClient(t, g)
+			good := mustReader(t, g.url("cam"), gortsplib.ProtocolTCP)
+			good.waitPackets(t, ctx, 10)
+
+			rtspReaders := func() int {
+				p := getJSON[web.PathStatus](api, "/api/v1/paths/cam")
+				return p.ReadersByProtocol.RTSP
+			}
+			remote := tc.fault(t, g, func() { require.Equal(t, 2, rtspReaders(), "the bad reader is attached") })
+			for g.log.count("session closed", "remote="+remote) == 0 {
+				select {
+				case <-ctx.Done():
+					t.Fatalf("the bad reader's session was never closed")
+				case <-time.After(50 * time.Millisecond):
+				}
+			}
+			closed := g.log.lines("session closed", "remote="+remote)
+			t.Logf("%s", closed[0])
+			require.Equal(t, 1, rtspReaders(), "the bad reader left the path")
+
+			// The healthy reader got every packet, through the bad one's stay.
+			n := cam.NextFrame("cam")
+			good.waitUntil(t, ctx, "pictures sent after the bad reader left", func(vid, _ []rtpCopy) bool {
+				for _, p := range vid {
+					if _, f, ok := pictureTag(p.payload); ok && f >= n+10 {
+						return true
+					}
+				}
+				return false
+			})
+			requireIdentical(t, &e2eCam{Camera: cam}, "cam", good)
+
+			// The counters agree: the API's reader drops are the metric's.
+			p := getJSON[web.PathStatus](api, "/api/v1/paths/cam")
+			var drops uint64
+			if p.ReaderDrops != nil {
+				drops = *p.ReaderDrops
+			}
+			api.waitMetric("the drops in the metrics", "streamgate_path_reader_drops_total",
+				func(v float64, ok bool) bool { return ok && v == float64(drops) }, "path", "cam")
+			api.waitMetric("one RTSP reader in the metrics", "streamgate_path_readers_by_protocol",
+				func(v float64, ok bool) bool { return ok && v == 1 }, "path", "cam", "protocol", "rtsp")
+			t.Logf("path reader drops: %d", drops)
+		})
+	}
+}
+
+// playRaw DESCRIBEs, SETUPs both tracks with transport and PLAYs cam on c.
+func playRaw(t *testing.T, c *rtspConn, transport func(track int) string) {
+	t.Helper()
+	res := c.do(base.Describe, "cam", nil)
+	require.Equal(t, base.StatusOK, res.StatusCode)
+	var session string
+	for i := range 2 {
+		hdr := base.Header{"Transport": base.HeaderValue{transport(i)}}
+		if session != "" {
+			hdr["Session"] = base.HeaderValue{session}
+		}
+		res = c.do(base.Setup, fmt.Sprintf("cam/trackID=%d", i), hdr)
+		require.Equal(t, base.StatusOK, res.StatusCode, "SETUP track %d", i)
+		session, _, _ = strings.Cut(res.Header["Session"][0], ";")
+	}
+	res = c.do(base.Play, "cam", base.Header{"Session": base.HeaderValue{session}})
+	require.Equal(t, base.StatusOK, res.StatusCode)
+}
+
+func interleaved(track int) string {
+	return fmt.Sprintf("RTP/AVP/TCP;unicast;interleaved=%d-%d", 2*track, 2*track+1)
+}
+
+// stalledTCPReader plays over TCP with a tiny receive window and never
+// reads again: the gateway's writes pile up until its write timeout.
+func stalledTCPReader(t *testing.T, g *e2eGateway, playing func()) string {
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		return rc.Control(func(fd uintptr) {
+			_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 2048)
+		})
+	}}
+	nc, err := d.Dial("tcp", g.host)
+	require.NoError(t, err)
+	t.Cleanup(func() { nc.Close() })
+	c := &rtspConn{t: t, nc: nc, br: bufio.NewReader(nc), host: g.host}
+	playRaw(t, c, interleaved)
+	playing()
+	return nc.LocalAddr().String()
+}
+
+// vanishingTCPReader plays over TCP, then its connection is reset: no
+// TEARDOWN, no FIN.
+func vanishingTCPReader(t *testing.T, g *e2eGateway, playing func()) string {
+	c := dialRTSP(t, g.host)
+	playRaw(t, c, interleaved)
+	playing()
+	_, err := c.br.Peek(4) // media flows
+	require.NoError(t, err)
+	require.NoError(t, c.nc.(*net.TCPConn).SetLinger(0))
+	require.NoError(t, c.nc.Close())
+	return c.nc.LocalAddr().String()
+}
+
+// vanishingUDPReader plays over UDP, then goes away: its RTSP connection
+// and UDP ports close without a TEARDOWN, so only the session timeout can
+// tell.
+func vanishingUDPReader(t *testing.T, g *e2eGateway, playing func()) string {
+	c := dialRTSP(t, g.host)
+	var socks []net.PacketConn
+	playRaw(t, c, func(track int) string {
+		rtp, err := net.ListenPacket("udp4", "127.0.0.1:0")
+		require.NoError(t, err)
+		port := rtp.LocalAddr().(*net.UDPAddr).Port
+		rtcp, err := net.ListenPacket("udp4", fmt.Sprintf("127.0.0.1:%d", port+1))
+		if err != nil {
+			rtp.Close()
+			t.Skip("no consecutive UDP ports free")
+		}
+		socks = append(socks, rtp, rtcp)
+		return fmt.Sprintf("RTP/AVP;unicast;client_port=%d-%d", port, port+1)
+	})
+	buf := make([]byte, 2048)
+	_, _, err := socks[0].ReadFrom(buf) // media flows
+	require.NoError(t, err)
+	playing()
+	for _, s := range socks {
+		s.Close()
+	}
+	c.nc.Close()
+	return c.nc.LocalAddr().String()
+}
