@@ -1,0 +1,106 @@
+package webrtc
+
+import (
+	"bytes"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pion/rtp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// syncBuffer is a log sink tests can read while the server writes.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) count(parts ...string) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := 0
+	for _, line := range strings.Split(b.buf.String(), "\n") {
+		ok := line != ""
+		for _, p := range parts {
+			ok = ok && strings.Contains(line, p)
+		}
+		if ok {
+			n++
+		}
+	}
+	return n
+}
+
+// A WHEP peer whose ICE never completes (it takes the answer and never
+// applies it, then goes away): its session ends after ConnectTimeout with
+// one log line saying why, its goroutines and reader are released, and a
+// viewer that plays beside it receives every packet without a gap.
+func TestWHEPPeerNeverConnects(t *testing.T) {
+	h := newTestHub(t)
+	logs := &syncBuffer{}
+	s := &Server{
+		Paths: h, Address: "127.0.0.1:0", DisableMDNS: true,
+		ConnectTimeout: time.Second,
+		Logger:         slog.New(slog.NewTextHandler(logs, nil)),
+	}
+	require.NoError(t, s.Start())
+	hs := httptest.NewServer(mux(s))
+	t.Cleanup(func() {
+		hs.Close()
+		s.Close()
+	})
+	clip := clips.Get(t, clipFPS)
+	publishClip(t, h, "cam", clip, false).live(time.Second)
+
+	good := newWHEPClient(t, hs.URL, video)
+	var mu sync.Mutex
+	var seqs []uint16
+	good.onVideo = func(pkt *rtp.Packet, _ time.Time) {
+		mu.Lock()
+		seqs = append(seqs, pkt.SequenceNumber)
+		mu.Unlock()
+	}
+	require.Equal(t, http.StatusCreated, good.post("/cam/whep").StatusCode)
+	good.waitFirstAU()
+	eventually(t, "the viewer's reader", func() bool { return h.Lookup("cam").Stream().ReaderCount() == 1 })
+	baseline := runtime.NumGoroutine()
+
+	bad := newWHEPClient(t, hs.URL, video)
+	resp, _ := request(t, http.MethodPost, hs.URL+"/cam/whep", contentSDP, bad.offer(), nil)
+	require.Equal(t, http.StatusCreated, resp.StatusCode)
+	bad.close() // the answer is never applied: ICE cannot complete
+	st, _ := s.Status("cam")
+	require.Equal(t, 2, st.Viewers)
+
+	eventually(t, "the session of the peer that never connected to end", func() bool {
+		st, _ := s.Status("cam")
+		return st.Viewers == 1
+	})
+	assert.Equal(t, 1, logs.count("WebRTC viewer left", "the peer did not connect in time"), "logged once")
+	require.Len(t, s.Sessions(), 1)
+	assert.Equal(t, "connected", s.Sessions()[0].State)
+	assert.Equal(t, 1, h.Lookup("cam").Stream().ReaderCount(), "only the good viewer reads the stream")
+	waitGoroutines(t, baseline)
+
+	n := good.videoPkts.Load()
+	eventually(t, "more video for the good viewer", func() bool { return good.videoPkts.Load() > n+50 })
+	mu.Lock()
+	defer mu.Unlock()
+	for i := 1; i < len(seqs); i++ {
+		require.Equal(t, seqs[i-1]+1, seqs[i], "the good viewer's packet %d of %d", i, len(seqs))
+	}
+	t.Logf("the good viewer received %d video packets without a gap", len(seqs))
+}
