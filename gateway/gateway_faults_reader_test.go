@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"net"
 	"strings"
@@ -175,4 +176,65 @@ func vanishingUDPReader(t *testing.T, g *e2eGateway, playing func()) string {
 	}
 	c.nc.Close()
 	return c.nc.LocalAddr().String()
+}
+
+// An HLS client that holds a blocking playlist reload and vanishes (its
+// connection reset): the request ends at once without an answer, the muxer
+// nobody uses any more closes after hls.idleClose, and an RTSP reader of
+// the same path receives every packet throughout.
+func TestHLSClientVanishes(t *testing.T) {
+	ctx := e2eCtx(t)
+	cam := testcam.New(t, testcam.Options{}, map[string]byte{"cam": 'h'})
+	g := startGateway(t, fmt.Sprintf(`hls:
+  idleClose: 1s
+paths:
+  cam:
+    source: %s
+    sourceProtocol: tcp
+`, cam.URL("", "cam")))
+	good := mustReader(t, g.url("cam"), gortsplib.ProtocolTCP)
+	good.waitPackets(t, ctx, 10)
+
+	// The first request starts the muxer (a fresh Low-Latency muxer begins
+	// at segment 7): ask for segment 9, a second away, then vanish.
+	nc, err := net.Dial("tcp", g.HTTPAddr().String())
+	require.NoError(t, err)
+	const query = "_HLS_msn=9&_HLS_part=0"
+	_, err = fmt.Fprintf(nc, "GET /cam/video1_stream.m3u8?%s HTTP/1.1\r\nHost: gateway\r\n\r\n", query)
+	require.NoError(t, err)
+	waitLog(t, ctx, g, "HLS muxer started", "path=cam")
+	require.NoError(t, nc.(*net.TCPConn).SetLinger(0))
+	require.NoError(t, nc.Close())
+
+	line := waitLog(t, ctx, g, "http request", query)
+	require.Contains(t, line, " bytes=0", "the request ended before any answer: %s", line)
+	closed := waitLog(t, ctx, g, "HLS muxer closed", "path=cam")
+	require.Contains(t, closed, "reason=idle")
+	require.Equal(t, 1, g.log.count("HLS muxer started", "path=cam"), "one muxer only")
+
+	n := cam.NextFrame("cam")
+	good.waitUntil(t, ctx, "pictures sent after the muxer closed", func(vid, _ []rtpCopy) bool {
+		for _, p := range vid {
+			if _, f, ok := pictureTag(p.payload); ok && f >= n+10 {
+				return true
+			}
+		}
+		return false
+	})
+	requireIdentical(t, &e2eCam{Camera: cam}, "cam", good)
+}
+
+// waitLog waits for a log line with every one of parts and returns it.
+func waitLog(t *testing.T, ctx context.Context, g *e2eGateway, parts ...string) string {
+	t.Helper()
+	for {
+		if l := g.log.lines(parts...); len(l) > 0 {
+			return l[0]
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("timed out waiting for a log line with %q", parts)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
