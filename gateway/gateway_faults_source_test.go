@@ -45,27 +45,27 @@ const sourceFaultConfig = `paths:
 func TestSourceFaults(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
-		edit    func(sdp string) string // camera SDP rewrite
-		fault   func(*testcam.Camera)
+		edit    func(sdp string) string               // camera SDP rewrite
+		fault   func(*testcam.Camera) <-chan struct{} // nil channel: nothing to wait for
 		outcome faultOutcome
 		reason  string // in the one "source down" line (resumes, changes)
 		logged  string // the one warning an in-session fault gives, if any
 		change  testcam.Change
 	}{
-		{name: "connection closed", fault: func(c *testcam.Camera) { c.DropConnections() }, outcome: resumes, reason: "EOF"},
-		{name: "connection reset", fault: func(c *testcam.Camera) { c.ResetConnections() }, outcome: resumes, reason: "reset"},
-		{name: "stall with the connection open", fault: func(c *testcam.Camera) { c.Stall() }, outcome: resumes, reason: "timeout"},
-		{name: "restart, same codecs", fault: func(c *testcam.Camera) { c.Restart(nil) }, outcome: resumes, reason: "EOF"},
-		{name: "restart, other resolution", fault: func(c *testcam.Camera) { c.Restart(&testcam.Change{SPS: testcam.SPS2}) },
+		{name: "connection closed", fault: func(c *testcam.Camera) <-chan struct{} { c.DropConnections(); return nil }, outcome: resumes, reason: "EOF"},
+		{name: "connection reset", fault: func(c *testcam.Camera) <-chan struct{} { c.ResetConnections(); return nil }, outcome: resumes, reason: "reset"},
+		{name: "stall with the connection open", fault: func(c *testcam.Camera) <-chan struct{} { c.Stall(); return nil }, outcome: resumes, reason: "timeout"},
+		{name: "restart, same codecs", fault: func(c *testcam.Camera) <-chan struct{} { c.Restart(nil); return nil }, outcome: resumes, reason: "EOF"},
+		{name: "restart, other resolution", fault: func(c *testcam.Camera) <-chan struct{} { c.Restart(&testcam.Change{SPS: testcam.SPS2}); return nil },
 			outcome: changes, reason: "EOF", change: testcam.Change{SPS: testcam.SPS2}},
-		{name: "restart, other codecs", fault: func(c *testcam.Camera) { c.Restart(&testcam.Change{NoAudio: true}) },
+		{name: "restart, other codecs", fault: func(c *testcam.Camera) <-chan struct{} { c.Restart(&testcam.Change{NoAudio: true}); return nil },
 			outcome: changes, reason: "EOF", change: testcam.Change{NoAudio: true}},
 		{name: "sequence gap", fault: inject(testcam.SeqGap), outcome: survives, logged: "source is losing packets"},
-		{name: "reordering", fault: inject(testcam.Reorder), outcome: survives},
+		{name: "reordering", fault: inject(testcam.Reorder), outcome: survives, logged: "cannot be decoded"},
 		{name: "timestamp jump forward", fault: inject(testcam.TSForward), outcome: survives, logged: "source timestamps jumped"},
 		{name: "timestamp jump back", fault: inject(testcam.TSBackward), outcome: survives, logged: "source timestamps jumped"},
-		{name: "oversize packet", fault: inject(testcam.Oversize), outcome: survives},
-		{name: "truncated NAL unit", fault: inject(testcam.TruncatedNAL), outcome: survives},
+		{name: "oversize packet", fault: inject(testcam.Oversize), outcome: survives, logged: "too large for RTSP readers"},
+		{name: "truncated NAL unit", fault: inject(testcam.TruncatedNAL), outcome: survives, logged: "cannot be decoded"},
 		{name: "SDP with unknown attributes", edit: unknownAttributes, outcome: survives},
 		{name: "SDP with broken attributes", edit: brokenAttributes, outcome: survives},
 	} {
@@ -84,7 +84,9 @@ func TestSourceFaults(t *testing.T) {
 
 			seam := cam.NextFrame("cam")
 			if tc.fault != nil {
-				tc.fault(cam)
+				if applied := tc.fault(cam); applied != nil {
+					waitChan(t, ctx, applied, "the camera to send the fault")
+				}
 			}
 			switch tc.outcome {
 			case resumes, survives:
@@ -150,8 +152,8 @@ func TestSourceFaults(t *testing.T) {
 	}
 }
 
-func inject(f testcam.Fault) func(*testcam.Camera) {
-	return func(c *testcam.Camera) { c.Inject("cam", f) }
+func inject(f testcam.Fault) func(*testcam.Camera) <-chan struct{} {
+	return func(c *testcam.Camera) <-chan struct{} { return c.Inject("cam", f) }
 }
 
 // unknownAttributes adds attributes no parser knows, at session and media level.

@@ -81,6 +81,7 @@ func (p *Pull) runSession(ctx context.Context, cfg *pullConfig, log *slog.Logger
 
 	var lastPacket atomic.Int64
 	jumps := newJumpWatch(medias, log)
+	var oversize atomic.Bool
 	c.OnPacketRTPAny(func(media *description.Media, _ format.Format, pkt *rtp.Packet) {
 		lastPacket.Store(time.Now().UnixNano())
 		// PTS is unknown until the first packet whose PTS equals its DTS
@@ -90,6 +91,10 @@ func (p *Pull) runSession(ctx context.Context, cfg *pullConfig, log *slog.Logger
 			return
 		}
 		jumps.check(media, pts)
+		if n := pkt.MarshalSize(); n > maxRTSPPacket && oversize.CompareAndSwap(false, true) {
+			log.Warn("source sends RTP packets too large for RTSP readers: they lose them, HLS and WebRTC do not",
+				"size", n, "max", maxRTSPPacket)
+		}
 		ntp, ok := c.PacketNTP(media, pkt)
 		if !ok {
 			ntp = time.Time{}
@@ -183,6 +188,11 @@ func trackNames(medias []*description.Media) []string {
 	}
 	return out
 }
+
+// maxRTSPPacket is the largest RTP packet the RTSP output can forward
+// (gortsplib's limit: a UDP datagram on a 1500-byte MTU). Cameras pulled
+// over TCP may send larger ones.
+const maxRTSPPacket = 1472
 
 // maxTimestampJump is the largest step between two presentation times of a
 // media that is taken as the stream going on.

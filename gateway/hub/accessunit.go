@@ -36,7 +36,12 @@ func (u *Unit) AccessUnit() (*AccessUnit, error) {
 	if !u.AUStart {
 		return nil, ErrNotAUStart
 	}
-	u.auOnce.Do(func() { u.au, u.auErr = u.decodeAU() })
+	u.auOnce.Do(func() {
+		u.au, u.auErr = u.decodeAU()
+		if u.auErr != nil {
+			u.Track.badAU(u.Gen, u.auErr)
+		}
+	})
 	return u.au, u.auErr
 }
 
@@ -247,4 +252,16 @@ func (b *bitReader) read(n int) int {
 		b.pos++
 	}
 	return v
+}
+
+// badAU says, once per source session, that the source sent a frame the
+// outputs that decode (HLS, WebRTC) have to skip: truncated or reordered
+// fragments, packets lost on the way. RTSP readers get the packets as sent.
+func (t *Track) badAU(gen uint32, err error) {
+	st := t.stream
+	if st == nil || st.badAUGen.Swap(gen) == gen {
+		return
+	}
+	st.logger.Warn("source sent a frame that cannot be decoded: HLS and WebRTC skip it",
+		"track", t.Index, "codec", t.CodecName(), "error", err)
 }

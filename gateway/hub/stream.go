@@ -82,6 +82,9 @@ type Stream struct {
 	lastPacket  atomic.Int64
 	onlineSince atomic.Int64
 	keyInterval atomic.Int64
+	// badAUGen is the source session that last had a frame readers could
+	// not decode: the warning is given once per session.
+	badAUGen atomic.Uint32
 
 	done     chan struct{}
 	reporter sync.WaitGroup
@@ -106,7 +109,7 @@ func newStream(desc *description.Session, conf StreamConfig, logger *slog.Logger
 	}
 	for _, m := range desc.Medias {
 		for _, f := range m.Formats {
-			t := &Track{Index: len(s.Tracks), Media: m, Format: f, kind: kindOf(f)}
+			t := &Track{Index: len(s.Tracks), Media: m, Format: f, kind: kindOf(f), stream: s}
 			s.Tracks = append(s.Tracks, t)
 			if s.keyTrack == nil && t.kind != codecOther {
 				s.keyTrack = t

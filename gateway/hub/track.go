@@ -32,6 +32,10 @@ type Track struct {
 	// payload bytes, for status and metrics (see Received).
 	units atomic.Uint64
 	bytes atomic.Uint64
+
+	// stream is the track's stream, for the once-per-session warning about
+	// frames that cannot be decoded (nil in tests that build tracks alone).
+	stream *Stream
 }
 
 // Received is how many RTP packets the track took from its sources and

@@ -55,8 +55,8 @@ const (
 	// SeqGap skips 50 video and 50 audio sequence numbers, as if the
 	// packets had been lost on the way.
 	SeqGap Fault = iota + 1
-	// Reorder sends the two fragments of the next fragmented picture in
-	// the wrong order.
+	// Reorder sends the first two fragments of the next fragmented
+	// picture in the wrong order.
 	Reorder
 	// TSForward moves video and audio timestamps 10 s forward.
 	TSForward
@@ -68,7 +68,7 @@ const (
 	// gortsplib clients put the first media); UDP readers do not get it.
 	Oversize
 	// TruncatedNAL cuts the next fragmented picture after its first FU-A
-	// fragment: the end fragment is never sent, and sequence numbers go on
+	// fragment: the others are never sent, and sequence numbers go on
 	// without a gap, as an encoder that gave up mid-NAL does.
 	TruncatedNAL
 )
@@ -92,12 +92,18 @@ func (f Fault) String() string {
 	return "fault " + strconv.Itoa(int(f))
 }
 
+// pendingFault is a fault waiting for a frame it applies to.
+type pendingFault struct {
+	fault Fault
+	done  chan struct{}
+}
+
 // stream is one path the camera serves.
 type stream struct {
 	desc   *description.Session
 	synth  *Synth
 	st     *gortsplib.ServerStream
-	faults []Fault
+	faults []pendingFault
 	video  [][]byte // payloads sent, in order
 	audio  [][]byte
 }
@@ -290,19 +296,15 @@ func (c *Camera) eachConn(f func(*faultConn)) int {
 	return len(conns)
 }
 
-// Inject applies f to the next frames of path.
-func (c *Camera) Inject(path string, f Fault) {
+// Inject applies f to the next frames of path; the channel it returns is
+// closed once the fault went out.
+func (c *Camera) Inject(path string, f Fault) <-chan struct{} {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	cs := c.streams[path]
-	cs.faults = append(cs.faults, f)
-}
-
-// Pending reports whether path still has faults to apply.
-func (c *Camera) Pending(path string) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.streams[path].faults) > 0
+	done := make(chan struct{})
+	cs.faults = append(cs.faults, pendingFault{fault: f, done: done})
+	return done
 }
 
 // NextFrame is the index of the next frame the camera sends on path.
@@ -370,7 +372,7 @@ func (c *Camera) writeFrame(cs *stream) {
 	var video, audio []*rtp.Packet
 	fault := Fault(0)
 	if len(cs.faults) > 0 {
-		fault = cs.faults[0]
+		fault = cs.faults[0].fault
 	}
 	applied := true
 	switch fault {
@@ -387,15 +389,15 @@ func (c *Camera) writeFrame(cs *stream) {
 	video, audio = s.Frame()
 	switch fault {
 	case Reorder, TruncatedNAL:
-		if len(video) != 2 || IsSTAPA(video[0].Payload) {
+		if len(video) < 2 || IsSTAPA(video[0].Payload) {
 			applied = false // not a fragmented P picture: wait for one
 			break
 		}
 		if fault == Reorder {
 			video[0], video[1] = video[1], video[0]
 		} else {
+			s.VSeq -= uint16(len(video) - 1)
 			video = video[:1]
-			s.VSeq--
 		}
 	case Oversize:
 		if len(video) != 1 {
@@ -413,6 +415,7 @@ func (c *Camera) writeFrame(cs *stream) {
 		video = nil
 	}
 	if applied && fault != 0 {
+		close(cs.faults[0].done)
 		cs.faults = cs.faults[1:]
 	}
 	if raw != nil {
