@@ -53,7 +53,7 @@ func TestSourceFaults(t *testing.T) {
 		change  testcam.Change
 	}{
 		{name: "connection closed", fault: func(c *testcam.Camera) <-chan struct{} { c.DropConnections(); return nil }, outcome: resumes, reason: "EOF"},
-		{name: "connection reset", fault: func(c *testcam.Camera) <-chan struct{} { c.ResetConnections(); return nil }, outcome: resumes, reason: "reset"},
+		{name: "connection reset", fault: func(c *testcam.Camera) <-chan struct{} { c.ResetConnections(); return nil }, outcome: resumes, reason: "connection reset by peer"},
 		{name: "stall with the connection open", fault: func(c *testcam.Camera) <-chan struct{} { c.Stall(); return nil }, outcome: resumes, reason: "timeout"},
 		{name: "restart, same codecs", fault: func(c *testcam.Camera) <-chan struct{} { c.Restart(nil); return nil }, outcome: resumes, reason: "EOF"},
 		{name: "restart, other resolution", fault: func(c *testcam.Camera) <-chan struct{} { c.Restart(&testcam.Change{SPS: testcam.SPS2}); return nil },
