@@ -20,9 +20,9 @@ import (
 
 // readerFaultConfig gives RTSP sessions short timeouts and a short write
 // queue, so that a bad reader is found out within a second or two.
-const readerFaultConfig = `  writeTimeout: 3s
-  sessionTimeout: 2s
-  writeQueueSize: 64
+const readerFaultConfig = `  writeTimeout: 5s
+  sessionTimeout: %s
+  writeQueueSize: %d
 paths:
   cam:
     source: %s
@@ -31,24 +31,31 @@ paths:
 
 // TestReaderFaults attaches a healthy RTSP reader, then a reader that
 // misbehaves: the healthy one receives every packet the camera sent, the
-// bad one's session is released within the configured timeouts (a reader
-// that stops reading is caught by the session timeout: on loopback the
-// kernel's buffers hold what it did not read, so nothing had to be
-// dropped), and the API and metrics count one RTSP reader again.
+// bad one's session is released within the configured timeouts, what it
+// lost shows in the path's reader drops (API and metrics), and the API and
+// metrics count one RTSP reader again. A reader that stops reading a light
+// stream is caught by the session timeout before anything is dropped (the
+// kernel's buffers hold what it did not read); on a heavy stream the
+// buffers fill, the write queue drops and the write timeout ends it.
 func TestReaderFaults(t *testing.T) {
 	for _, tc := range []struct {
-		name  string
-		fault func(t *testing.T, g *e2eGateway, playing func()) string // runs the bad reader, returns its address
+		name    string
+		fault   func(t *testing.T, g *e2eGateway, playing func()) string // runs the bad reader, returns its address
+		picture int                                                      // P picture size (0: the light default)
+		timeout string                                                   // rtsp.sessionTimeout
+		queue   int                                                      // rtsp.writeQueueSize: holds the cached GOP a reader starts with
+		drops   bool                                                     // the bad reader must lose packets
 	}{
-		{"TCP reader stops reading", stalledTCPReader},
-		{"TCP reader vanishes without TEARDOWN", vanishingTCPReader},
-		{"UDP reader vanishes without TEARDOWN", vanishingUDPReader},
+		{"TCP reader stops reading", stalledTCPReader, 0, "2s", 64, false},
+		{"TCP reader stops reading a heavy stream", stalledTCPReader, 40000, "30s", 2048, true},
+		{"TCP reader vanishes without TEARDOWN", vanishingTCPReader, 0, "2s", 64, false},
+		{"UDP reader vanishes without TEARDOWN", vanishingUDPReader, 0, "2s", 64, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := e2eCtx(t)
-			cam := testcam.New(t, testcam.Options{}, map[string]byte{"cam": 'g'})
-			g := startGateway(t, fmt.Sprintf(readerFaultConfig, cam.URL("", "cam")))
+			cam := testcam.New(t, testcam.Options{PictureSize: tc.picture}, map[string]byte{"cam": 'g'})
+			g := startGateway(t, fmt.Sprintf(readerFaultConfig, tc.timeout, tc.queue, cam.URL("", "cam")))
 			api := newAPIClient(t, g)
 			good := mustReader(t, g.url("cam"), gortsplib.ProtocolTCP)
 			good.waitPackets(t, ctx, 10)
@@ -86,6 +93,10 @@ func TestReaderFaults(t *testing.T) {
 			var drops uint64
 			if p.ReaderDrops != nil {
 				drops = *p.ReaderDrops
+			}
+			if tc.drops {
+				require.Positive(t, drops, "the path's reader drops count what the bad reader lost")
+				require.Contains(t, closed[0], "dropped=")
 			}
 			api.waitMetric("the drops in the metrics", "streamgate_path_reader_drops_total",
 				func(v float64, ok bool) bool { return ok && v == float64(drops) }, "path", "cam")

@@ -33,6 +33,9 @@ type Options struct {
 	User, Pass string
 	// DigestOnly refuses Basic authentication.
 	DigestOnly bool
+	// PictureSize, when not 0, makes every P picture this many bytes: a
+	// camera with a high bitrate.
+	PictureSize int
 	// EditSDP, when set, rewrites the SDP the camera answers DESCRIBE with
 	// (to add unknown or broken attributes). Controls are trackID=<index>.
 	EditSDP func(sdp string) string
@@ -149,7 +152,9 @@ func New(t testing.TB, opts Options, paths map[string]byte) *Camera {
 		Played:        make(chan string, 64),
 	}
 	for path, tag := range paths {
-		c.streams[path] = &stream{desc: Desc(SPS, true), synth: NewSynth(tag, SPS)}
+		synth := NewSynth(tag, SPS)
+		synth.PictureSize = opts.PictureSize
+		c.streams[path] = &stream{desc: Desc(SPS, true), synth: synth}
 	}
 	rtpPort := FreeUDPPair(t)
 	c.rtpAddr, c.rtcpAddr = "127.0.0.1:"+strconv.Itoa(rtpPort), "127.0.0.1:"+strconv.Itoa(rtpPort+1)

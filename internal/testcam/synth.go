@@ -65,6 +65,9 @@ type Synth struct {
 	Tag byte
 	// SPS is sent in band before each IDR.
 	SPS []byte
+	// PictureSize, when not 0, is the size of every P picture in bytes
+	// (a heavier camera); by default they are 600 bytes, every third 2,400.
+	PictureSize int
 	// VSeq, VTS, ASeq and ATS are the next video and audio sequence numbers
 	// and timestamps: change them to simulate loss or timestamp jumps.
 	VSeq uint16
@@ -108,7 +111,10 @@ func (s *Synth) Frame() (video, audio []*rtp.Packet) {
 		payloads = append(payloads, s.nal(0x65, 4000)...)
 	} else {
 		size := 600
-		if s.n%3 == 0 {
+		switch {
+		case s.PictureSize > 0:
+			size = s.PictureSize
+		case s.n%3 == 0:
 			size = 2 * MTU
 		}
 		payloads = s.nal(0x41, size)
