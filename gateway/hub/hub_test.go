@@ -187,3 +187,31 @@ func TestPathWaitStream(t *testing.T) {
 		})
 	}
 }
+
+// On a path the gateway feeds, a user that holds the path but reads
+// nothing yet (an RTSP session between DESCRIBE and PLAY) keeps the stream
+// through a source restart: an on-demand source that was stopping as the
+// user arrived comes back into the stream the user described, instead of
+// ending it under the user's feet.
+func TestSourcedStreamKeptForUserWithoutReader(t *testing.T) {
+	h := newHub(t, PathConf{HasSource: true, OutageGrace: time.Minute}, nil)
+	p, err := h.Acquire("cam")
+	require.NoError(t, err)
+	pub, err := p.PublishSource(avDesc())
+	require.NoError(t, err)
+	st := pub.Stream()
+	pub.Close()
+	select {
+	case <-st.Done():
+		t.Fatal("the stream ended while a user held the path")
+	default:
+	}
+	pub2, err := p.PublishSource(avDesc())
+	require.NoError(t, err)
+	assert.Same(t, st, pub2.Stream(), "the source came back into the same stream")
+
+	// Nobody left: the next departure ends the stream at once.
+	p.Release()
+	pub2.Close()
+	within(t, testDeadline, st.Done(), "the stream to end")
+}

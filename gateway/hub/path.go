@@ -229,6 +229,19 @@ func (p *Path) publish(desc *description.Session, external bool) (*Publisher, er
 
 // unpublish detaches pub; readers wait for the source for the outage grace.
 func (p *Path) unpublish(pub *Publisher) {
+	// On a path the gateway feeds, a user that holds the path without
+	// reading yet (an RTSP session between DESCRIBE and PLAY, which got
+	// this stream) keeps the stream for the grace too: an on-demand source
+	// that was stopping as the user arrived is started again at once, and
+	// must find the stream it described still there. (Outside publishers
+	// hold a reference of their own, so this does not apply to them.)
+	held := false
+	if p.conf.HasSource {
+		p.hub.mu.Lock()
+		held = p.users > 0
+		p.hub.mu.Unlock()
+	}
+
 	p.mu.Lock()
 	if p.pub != pub {
 		p.mu.Unlock()
@@ -238,7 +251,7 @@ func (p *Path) unpublish(pub *Publisher) {
 	st := p.stream
 	st.goOffline()
 	var closeNow *Stream
-	if p.closed || p.conf.OutageGrace <= 0 || st.ReaderCount() == 0 {
+	if p.closed || p.conf.OutageGrace <= 0 || (st.ReaderCount() == 0 && !held) {
 		closeNow = st
 		p.clearStreamLocked()
 	} else {
