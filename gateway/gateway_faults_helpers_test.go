@@ -13,36 +13,6 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// count is the number of log lines that contain every one of parts.
-func (l *e2eLog) count(parts ...string) int {
-	n := 0
-	for _, line := range strings.Split(l.String(), "\n") {
-		ok := line != ""
-		for _, p := range parts {
-			ok = ok && strings.Contains(line, p)
-		}
-		if ok {
-			n++
-		}
-	}
-	return n
-}
-
-// lines returns the log lines that contain every one of parts.
-func (l *e2eLog) lines(parts ...string) []string {
-	var out []string
-	for _, line := range strings.Split(l.String(), "\n") {
-		ok := line != ""
-		for _, p := range parts {
-			ok = ok && strings.Contains(line, p)
-		}
-		if ok {
-			out = append(out, line)
-		}
-	}
-	return out
-}
-
 // hlsGet fetches url from the gateway's HTTP listener.
 func hlsGet(t *testing.T, ctx context.Context, g *e2eGateway, url string) (int, []byte) {
 	t.Helper()

@@ -2,7 +2,6 @@ package gateway_test
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"net"
 	"strings"
@@ -65,14 +64,14 @@ func TestReaderFaults(t *testing.T) {
 				return p.ReadersByProtocol.RTSP
 			}
 			remote := tc.fault(t, g, func() { require.Equal(t, 2, rtspReaders(), "the bad reader is attached") })
-			for g.log.count("session closed", "remote="+remote) == 0 {
+			for g.log.Count("session closed", "remote="+remote) == 0 {
 				select {
 				case <-ctx.Done():
 					t.Fatalf("the bad reader's session was never closed")
 				case <-time.After(50 * time.Millisecond):
 				}
 			}
-			closed := g.log.lines("session closed", "remote="+remote)
+			closed := g.log.Lines("session closed", "remote="+remote)
 			t.Logf("%s", closed[0])
 			require.Equal(t, 1, rtspReaders(), "the bad reader left the path")
 
@@ -213,15 +212,15 @@ paths:
 	const query = "_HLS_msn=9&_HLS_part=0"
 	_, err = fmt.Fprintf(nc, "GET /cam/video1_stream.m3u8?%s HTTP/1.1\r\nHost: gateway\r\n\r\n", query)
 	require.NoError(t, err)
-	waitLog(t, ctx, g, "HLS muxer started", "path=cam")
+	g.log.Wait(t, ctx, "HLS muxer started", "path=cam")
 	require.NoError(t, nc.(*net.TCPConn).SetLinger(0))
 	require.NoError(t, nc.Close())
 
-	line := waitLog(t, ctx, g, "http request", query)
+	line := g.log.Wait(t, ctx, "http request", query)
 	require.Contains(t, line, " bytes=0", "the request ended before any answer: %s", line)
-	closed := waitLog(t, ctx, g, "HLS muxer closed", "path=cam")
+	closed := g.log.Wait(t, ctx, "HLS muxer closed", "path=cam")
 	require.Contains(t, closed, "reason=idle")
-	require.Equal(t, 1, g.log.count("HLS muxer started", "path=cam"), "one muxer only")
+	require.Equal(t, 1, g.log.Count("HLS muxer started", "path=cam"), "one muxer only")
 
 	n := cam.NextFrame("cam")
 	good.waitUntil(t, ctx, "pictures sent after the muxer closed", func(vid, _ []rtpCopy) bool {
@@ -233,19 +232,4 @@ paths:
 		return false
 	})
 	requireIdentical(t, &e2eCam{Camera: cam}, "cam", good)
-}
-
-// waitLog waits for a log line with every one of parts and returns it.
-func waitLog(t *testing.T, ctx context.Context, g *e2eGateway, parts ...string) string {
-	t.Helper()
-	for {
-		if l := g.log.lines(parts...); len(l) > 0 {
-			return l[0]
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("timed out waiting for a log line with %q", parts)
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
 }

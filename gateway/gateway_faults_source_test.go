@@ -113,13 +113,13 @@ func TestSourceFaults(t *testing.T) {
 				require.Greater(t, lastSegment(hls1), lastSegment(hls0), "new HLS segments")
 				if tc.outcome == resumes {
 					requireContinuous(t, r)
-					require.Equal(t, 1, g.log.count("source is back with the same codecs", "path=cam"), "logged once")
+					require.Equal(t, 1, g.log.Count("source is back with the same codecs", "path=cam"), "logged once")
 				}
 			case changes:
 				err := waitChan(t, ctx, rEnded, "the RTSP reader to be ended")
 				t.Logf("RTSP reader ended: %v", err)
 				waitState(t, ctx, states, "the WebRTC viewer to be disconnected")
-				require.Equal(t, 1, g.log.count("source is back with other codecs", "path=cam"), "logged once")
+				require.Equal(t, 1, g.log.Count("source is back with other codecs", "path=cam"), "logged once")
 
 				r2 := mustReader(t, g.url("cam"), gortsplib.ProtocolTCP)
 				h264 := r2.desc.Medias[0].Formats[0].(*format.H264)
@@ -135,19 +135,19 @@ func TestSourceFaults(t *testing.T) {
 				whepPlay(t, ctx, g, "cam")
 			}
 
-			down := g.log.lines("source down", "path=cam")
+			down := g.log.Lines("source down", "path=cam")
 			switch tc.outcome {
 			case survives:
 				require.Empty(t, down, "the session stayed up")
 				if tc.logged != "" {
-					require.Equal(t, 1, g.log.count(tc.logged, "path=cam"), "%q logged once", tc.logged)
+					require.Equal(t, 1, g.log.Count(tc.logged, "path=cam"), "%q logged once", tc.logged)
 				}
-				require.Zero(t, g.log.count("B-frames"), "a clock jump is not taken for B-frames")
+				require.Zero(t, g.log.Count("B-frames"), "a clock jump is not taken for B-frames")
 			default:
 				require.Len(t, down, 1, "the fault is logged once")
 				require.Contains(t, down[0], tc.reason)
 			}
-			t.Logf("log: %s", strings.Join(append(down, g.log.lines("level=WARN")...), "\n"))
+			t.Logf("log: %s", strings.Join(append(down, g.log.Lines("level=WARN")...), "\n"))
 		})
 	}
 }

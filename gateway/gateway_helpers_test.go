@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/streamgate/streamgate/gateway"
 	"github.com/streamgate/streamgate/internal/testcam"
+	"github.com/streamgate/streamgate/internal/testlog"
 )
 
 // e2eTimeout bounds every wait of a test, so a hang fails with a message
@@ -37,36 +37,10 @@ func e2eCtx(t *testing.T) context.Context {
 
 // e2eLog collects the gateway's log; it is printed when the test fails and
 // can be searched, since the log is how a test sees lifecycle events.
-type e2eLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *e2eLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *e2eLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
+type e2eLog struct{ testlog.Buffer }
 
 // has reports whether one log line contains every one of parts.
-func (l *e2eLog) has(parts ...string) bool {
-	for _, line := range strings.Split(l.String(), "\n") {
-		ok := line != ""
-		for _, p := range parts {
-			ok = ok && strings.Contains(line, p)
-		}
-		if ok {
-			return true
-		}
-	}
-	return false
-}
+func (l *e2eLog) has(parts ...string) bool { return l.Count(parts...) > 0 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 

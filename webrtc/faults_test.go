@@ -1,12 +1,9 @@
 package webrtc
 
 import (
-	"bytes"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -14,35 +11,9 @@ import (
 	"github.com/pion/rtp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/streamgate/streamgate/internal/testlog"
 )
-
-// syncBuffer is a log sink tests can read while the server writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) count(parts ...string) int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	n := 0
-	for _, line := range strings.Split(b.buf.String(), "\n") {
-		ok := line != ""
-		for _, p := range parts {
-			ok = ok && strings.Contains(line, p)
-		}
-		if ok {
-			n++
-		}
-	}
-	return n
-}
 
 // A WHEP peer whose ICE never completes (it takes the answer and never
 // applies it, then goes away): its session ends after ConnectTimeout with
@@ -50,11 +21,11 @@ func (b *syncBuffer) count(parts ...string) int {
 // viewer that plays beside it receives every packet without a gap.
 func TestWHEPPeerNeverConnects(t *testing.T) {
 	h := newTestHub(t)
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	s := &Server{
 		Paths: h, Address: "127.0.0.1:0", DisableMDNS: true,
 		ConnectTimeout: time.Second,
-		Logger:         slog.New(slog.NewTextHandler(logs, nil)),
+		Logger:         logs.Logger(),
 	}
 	require.NoError(t, s.Start())
 	hs := httptest.NewServer(mux(s))
@@ -89,7 +60,7 @@ func TestWHEPPeerNeverConnects(t *testing.T) {
 		st, _ := s.Status("cam")
 		return st.Viewers == 1
 	})
-	assert.Equal(t, 1, logs.count("WebRTC viewer left", "the peer did not connect in time"), "logged once")
+	assert.Equal(t, 1, logs.Count("WebRTC viewer left", "the peer did not connect in time"), "logged once")
 	require.Len(t, s.Sessions(), 1)
 	assert.Equal(t, "connected", s.Sessions()[0].State)
 	assert.Equal(t, 1, h.Lookup("cam").Stream().ReaderCount(), "only the good viewer reads the stream")

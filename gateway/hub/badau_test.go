@@ -1,9 +1,6 @@
 package hub
 
 import (
-	"bytes"
-	"log/slog"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -11,35 +8,20 @@ import (
 	"github.com/pion/rtp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/streamgate/streamgate/internal/testlog"
 )
-
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // A camera that sends pictures whose last FU-A fragment never comes: the
 // frames cannot be decoded, which is said once per source session, not
 // once per frame.
 func TestUndecodableFrameLoggedOncePerSession(t *testing.T) {
-	logs := &lockedBuffer{}
+	logs := &testlog.Buffer{}
 	h := &Hub{
 		Resolve: func(string) (PathConf, bool) {
 			return PathConf{AcceptPublishers: true, OutageGrace: time.Minute}, true
 		},
-		Logger: slog.New(slog.NewTextHandler(logs, nil)),
+		Logger: logs.Logger(),
 	}
 	require.NoError(t, h.Start())
 	t.Cleanup(h.Close)
@@ -77,12 +59,12 @@ func TestUndecodableFrameLoggedOncePerSession(t *testing.T) {
 		}, "frames that cannot be decoded")
 	}
 	badFrames(pub, 10)
-	assert.Equal(t, 1, strings.Count(logs.String(), "cannot be decoded"), logs.String())
+	assert.Equal(t, 1, logs.Count("cannot be decoded"), logs.String())
 
 	// The source comes back: its first bad frame is worth a line again.
 	pub.Close()
 	_, pub2 := publish(t, h, "cam", desc)
 	require.Same(t, pub.Stream(), pub2.Stream())
 	badFrames(pub2, 20)
-	assert.Equal(t, 2, strings.Count(logs.String(), "cannot be decoded"), logs.String())
+	assert.Equal(t, 2, logs.Count("cannot be decoded"), logs.String())
 }
