@@ -39,7 +39,7 @@ type trackClock struct {
 	gen     uint32
 	off     int64 // out = pts + off
 	lastIn  int64
-	lastOut int64
+	maxOut  int64 // the latest time written (B-frames come out of order)
 	step    int64 // the last positive interval between two units, in ticks
 }
 
@@ -47,19 +47,22 @@ type trackClock struct {
 // the track's clock rate. It reports whether the timeline was re-based.
 func (c *trackClock) out(pts int64, gen uint32, rate int) (int64, bool) {
 	jump := int64(maxJump.Seconds() * float64(rate))
-	rebased := false
+	first, rebased := !c.started, false
 	switch {
-	case !c.started:
+	case first:
 		c.started = true
 	case gen != c.gen || pts-c.lastIn > jump || c.lastIn-pts > jump:
-		c.off = c.lastOut + max(c.step, 1) - pts
+		c.off = c.maxOut + max(c.step, 1) - pts
 		rebased = true
 	case pts > c.lastIn:
 		c.step = pts - c.lastIn
 	}
 	c.gen, c.lastIn = gen, pts
-	c.lastOut = pts + c.off
-	return c.lastOut, rebased
+	out := pts + c.off
+	if first || out > c.maxOut {
+		c.maxOut = out
+	}
+	return out, rebased
 }
 
 type av1Depacketizer struct {

@@ -86,6 +86,7 @@ func TestTrackClock(t *testing.T) {
 		{"steady", []int64{0, f, 2 * f}, []uint32{1, 1, 1}, []int64{0, f, 2 * f}},
 		{"B-frames stay as they are", []int64{0, 3 * f, f, 2 * f}, []uint32{1, 1, 1, 1}, []int64{0, 3 * f, f, 2 * f}},
 		{"restart", []int64{100 * f, 101 * f, 0, f}, []uint32{1, 1, 2, 2}, []int64{100 * f, 101 * f, 102 * f, 103 * f}},
+		{"restart after a B-frame", []int64{0, 3 * f, f, 2 * f, 0}, []uint32{1, 1, 1, 1, 2}, []int64{0, 3 * f, f, 2 * f, 4 * f}},
 		{"jump forward", []int64{0, f, f + 10*90000, 2*f + 10*90000}, []uint32{1, 1, 1, 1}, []int64{0, f, 2 * f, 3 * f}},
 		{"jump back", []int64{20 * 90000, 20*90000 + f, 10 * 90000, 10*90000 + f}, []uint32{1, 1, 1, 1},
 			[]int64{20 * 90000, 20*90000 + f, 20*90000 + 2*f, 20*90000 + 3*f}},
