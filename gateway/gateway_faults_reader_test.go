@@ -63,7 +63,10 @@ func TestReaderFaults(t *testing.T) {
 				p := getJSON[web.PathStatus](api, "/api/v1/paths/cam")
 				return p.ReadersByProtocol.RTSP
 			}
-			remote := tc.fault(t, g, func() { require.Equal(t, 2, rtspReaders(), "the bad reader is attached") })
+			remote := tc.fault(t, g, func() {
+				require.Equal(t, 2, rtspReaders(), "the bad reader is attached")
+				require.Len(t, sessionsOf(api, "rtsp-read", "cam"), 2)
+			})
 			for g.log.Count("session closed", "remote="+remote) == 0 {
 				select {
 				case <-ctx.Done():
@@ -74,6 +77,7 @@ func TestReaderFaults(t *testing.T) {
 			closed := g.log.Lines("session closed", "remote="+remote)
 			t.Logf("%s", closed[0])
 			require.Equal(t, 1, rtspReaders(), "the bad reader left the path")
+			require.Len(t, sessionsOf(api, "rtsp-read", "cam"), 1, "the bad reader's session is gone")
 
 			// The healthy reader got every packet, through the bad one's stay.
 			n := cam.NextFrame("cam")
