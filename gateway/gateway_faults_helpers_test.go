@@ -27,8 +27,10 @@ func hlsGet(t *testing.T, ctx context.Context, g *e2eGateway, url string) (int, 
 	return resp.StatusCode, b
 }
 
-// hlsMediaPlaylist fetches the first media playlist of path's HLS stream.
-func hlsMediaPlaylist(t *testing.T, ctx context.Context, g *e2eGateway, path string) *playlist.Media {
+// hlsMediaPlaylist fetches the first media playlist of path's HLS stream;
+// query (a Low-Latency blocking reload such as "_HLS_msn=9") is added to
+// its URL when given.
+func hlsMediaPlaylist(t *testing.T, ctx context.Context, g *e2eGateway, path string, query ...string) *playlist.Media {
 	t.Helper()
 	code, body := hlsGet(t, ctx, g, "/"+path+"/index.m3u8")
 	require.Equal(t, http.StatusOK, code, "%s", body)
@@ -36,7 +38,11 @@ func hlsMediaPlaylist(t *testing.T, ctx context.Context, g *e2eGateway, path str
 	require.NoError(t, err)
 	mv, ok := pl.(*playlist.Multivariant)
 	require.True(t, ok)
-	code, body = hlsGet(t, ctx, g, "/"+path+"/"+mv.Variants[0].URI)
+	url := "/" + path + "/" + mv.Variants[0].URI
+	if len(query) > 0 {
+		url += "?" + strings.Join(query, "&")
+	}
+	code, body = hlsGet(t, ctx, g, url)
 	require.Equal(t, http.StatusOK, code, "%s", body)
 	pl, err = playlist.Unmarshal(body)
 	require.NoError(t, err)

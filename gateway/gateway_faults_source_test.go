@@ -107,7 +107,8 @@ func TestSourceFaults(t *testing.T) {
 				}
 				n := v.video.load()
 				v.video.waitAbove(t, ctx, n+25, "WebRTC video after the fault")
-				hls1 := hlsMediaPlaylist(t, ctx, g, "cam")
+				// A blocking reload for the segment after the last one seen.
+				hls1 := hlsMediaPlaylist(t, ctx, g, "cam", fmt.Sprintf("_HLS_msn=%d", lastSegment(hls0)+1))
 				require.Equal(t, hls0.Map.URI, hls1.Map.URI, "the same HLS muxer carries on")
 				require.GreaterOrEqual(t, hls1.MediaSequence, hls0.MediaSequence)
 				require.Greater(t, lastSegment(hls1), lastSegment(hls0), "new HLS segments")
