@@ -60,7 +60,13 @@ type whepClient struct {
 // newWHEPClient makes a client with recvonly transceivers of the given kinds.
 func newWHEPClient(t testing.TB, base string, kinds ...pwebrtc.RTPCodecType) *whepClient {
 	t.Helper()
-	pc, err := clientAPI(t).NewPeerConnection(pwebrtc.Configuration{})
+	return newWHEPClientWith(t, clientAPI(t), base, kinds...)
+}
+
+// newWHEPClientWith is newWHEPClient on a pion API of the caller's.
+func newWHEPClientWith(t testing.TB, api *pwebrtc.API, base string, kinds ...pwebrtc.RTPCodecType) *whepClient {
+	t.Helper()
+	pc, err := api.NewPeerConnection(pwebrtc.Configuration{})
 	require.NoError(t, err)
 	c := &whepClient{t: t, pc: pc, base: base, firstAUDone: make(chan struct{})}
 	t.Cleanup(c.close)
