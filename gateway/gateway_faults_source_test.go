@@ -50,6 +50,7 @@ func TestSourceFaults(t *testing.T) {
 		outcome faultOutcome
 		reason  string // in the one "source down" line (resumes, changes)
 		logged  string // the one warning an in-session fault gives, if any
+		lost    int    // packets the path's loss counters must show
 		change  testcam.Change
 	}{
 		{name: "connection closed", fault: func(c *testcam.Camera) <-chan struct{} { c.DropConnections(); return nil }, outcome: resumes, reason: "EOF"},
@@ -60,7 +61,7 @@ func TestSourceFaults(t *testing.T) {
 			outcome: changes, reason: "EOF", change: testcam.Change{SPS: testcam.SPS2}},
 		{name: "restart, other codecs", fault: func(c *testcam.Camera) <-chan struct{} { c.Restart(&testcam.Change{NoAudio: true}); return nil },
 			outcome: changes, reason: "EOF", change: testcam.Change{NoAudio: true}},
-		{name: "sequence gap", fault: inject(testcam.SeqGap), outcome: survives, logged: "source is losing packets"},
+		{name: "sequence gap", fault: inject(testcam.SeqGap), outcome: survives, logged: "source is losing packets", lost: 50},
 		{name: "reordering", fault: inject(testcam.Reorder), outcome: survives, logged: "cannot be decoded"},
 		{name: "timestamp jump forward", fault: inject(testcam.TSForward), outcome: survives, logged: "source timestamps jumped"},
 		{name: "timestamp jump back", fault: inject(testcam.TSBackward), outcome: survives, logged: "source timestamps jumped"},
@@ -144,6 +145,10 @@ func TestSourceFaults(t *testing.T) {
 					require.Equal(t, 1, g.log.Count(tc.logged, "path=cam"), "%q logged once", tc.logged)
 				}
 				require.Zero(t, g.log.Count("B-frames"), "a clock jump is not taken for B-frames")
+				if tc.lost > 0 {
+					newAPIClient(t, g).waitMetric("the loss in the metrics", "streamgate_path_packets_lost_total",
+						func(v float64, ok bool) bool { return ok && v >= float64(tc.lost) }, "path", "cam")
+				}
 			default:
 				require.Len(t, down, 1, "the fault is logged once")
 				require.Contains(t, down[0], tc.reason)
