@@ -25,10 +25,6 @@ const maxPayload = 1188
 // right after, instead of playing one GOP behind.
 const burstSpacing = time.Millisecond
 
-// clockJump is the largest step, in seconds, between two presentation
-// times of a track taken as the stream going on rather than a clock jump.
-const clockJump = 5
-
 // frameEncoder turns one access unit into RTP packets (timestamp unset).
 type frameEncoder interface {
 	Encode(au [][]byte) ([]*rtp.Packet, error)
@@ -142,6 +138,10 @@ func (c *rtpClock) burst(pts int64, gen uint32, now time.Time) uint32 {
 	c.record(out, pts, now)
 	return out
 }
+
+// clockJump is the largest step, in seconds, between two presentation
+// times of a track taken as the stream going on rather than a clock jump.
+const clockJump = 5
 
 // live returns the timestamp of a live frame.
 func (c *rtpClock) live(pts int64, gen uint32, now time.Time) uint32 {
