@@ -210,6 +210,13 @@ type PathConfig struct {
 	HLSVariant string
 	// HLSAlwaysOn keeps the path's HLS muxer running without viewers, so the first viewer starts at once.
 	HLSAlwaysOn bool
+	// Timeshift keeps this much of the stream in memory, so RTSP sessions
+	// can pause and resume where they paused and seek back; 0 is off. A
+	// path with timeshift keeps its source running.
+	Timeshift time.Duration
+	// TimeshiftMaxBytes bounds the timeshift buffer's media bytes; the
+	// oldest frames go first. Defaults to 512 MiB.
+	TimeshiftMaxBytes int64
 }
 
 // Pulled reports whether the path's source is an rtsp:// or rtsps:// URL.
@@ -230,6 +237,7 @@ func defaultPathConfig() PathConfig {
 		OutageGrace:          10 * time.Second,
 		GOPCache:             true,
 		HLSVariant:           "lowLatency",
+		TimeshiftMaxBytes:    512 << 20,
 	}
 }
 

@@ -61,6 +61,8 @@ var pathFields = []pathField{
 	{"maxReaders", func(p *PathConfig) any { return &p.MaxReaders }},
 	{"hlsVariant", func(p *PathConfig) any { return &p.HLSVariant }},
 	{"hlsAlwaysOn", func(p *PathConfig) any { return &p.HLSAlwaysOn }},
+	{"timeshift", func(p *PathConfig) any { return &p.Timeshift }},
+	{"timeshiftMaxBytes", func(p *PathConfig) any { return &p.TimeshiftMaxBytes }},
 }
 
 var httpFields = []sectionField{
@@ -173,6 +175,8 @@ func expectation(ptr any) string {
 		return "true or false"
 	case *int:
 		return "an integer"
+	case *int64:
+		return "a size in bytes like 536870912 or \"512MiB\""
 	case *time.Duration:
 		return durationExpect
 	case *[]string:
@@ -192,6 +196,8 @@ func copyField(dst, src any) {
 		*d = *src.(*bool)
 	case *int:
 		*d = *src.(*int)
+	case *int64:
+		*d = *src.(*int64)
 	case *time.Duration:
 		*d = *src.(*time.Duration)
 	case *[]string:

@@ -392,6 +392,15 @@ func (v *validator) path(prefix string, p *PathConfig, defaults bool) {
 	if own(p.OutageGrace != d.OutageGrace) {
 		v.nonNegative(key("outageGrace"), p.OutageGrace)
 	}
+	if own(p.Timeshift != d.Timeshift) {
+		v.nonNegative(key("timeshift"), p.Timeshift)
+		if p.Timeshift > 0 && p.Pattern {
+			v.errorf(key("timeshift"), "timeshift needs a named path, not a pattern: expected no timeshift key on %s", prefix)
+		}
+	}
+	if p.TimeshiftMaxBytes <= 0 && own(p.TimeshiftMaxBytes != d.TimeshiftMaxBytes) {
+		v.errorf(key("timeshiftMaxBytes"), "got %d: expected a positive number of bytes", p.TimeshiftMaxBytes)
+	}
 	if p.MaxReaders < 0 && own(p.MaxReaders != d.MaxReaders) {
 		v.errorf(key("maxReaders"), "negative value %d: expected 0 (unlimited) or more", p.MaxReaders)
 	}

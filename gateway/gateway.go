@@ -17,6 +17,7 @@ import (
 	"github.com/streamgate/streamgate/auth"
 	"github.com/streamgate/streamgate/gateway/hub"
 	"github.com/streamgate/streamgate/gateway/rtspserver"
+	"github.com/streamgate/streamgate/gateway/timeshift"
 	"github.com/streamgate/streamgate/hls"
 	"github.com/streamgate/streamgate/ingest"
 	"github.com/streamgate/streamgate/internal/certfile"
@@ -45,6 +46,8 @@ type Gateway struct {
 	web   *web.Server
 	pulls pulls
 	live  liveConfig
+	// timeshift keeps the paths' timeshift buffers (timeshift.go).
+	timeshift *timeshift.Keeper
 	// summary logs the periodic path summaries (summary.go).
 	summary *summaryLoop
 	// rates keeps the incoming bitrate the last summary measured (summary.go).
@@ -82,6 +85,8 @@ func (g *Gateway) Start() error {
 		g.Close()
 		return err
 	}
+	g.timeshift = &timeshift.Keeper{Paths: g.hub, Logger: g.Logger.With("component", "timeshift")}
+	g.timeshift.Set(timeshiftPaths(conf))
 
 	rc := conf.RTSP
 	g.rtsp = &rtspserver.Server{
@@ -92,6 +97,7 @@ func (g *Gateway) Start() error {
 		WriteQueueSize: rc.WriteQueueSize,
 		AuthMethods:    authMethods(rc.AuthMethods),
 		Paths:          g.hub,
+		Timeshift:      g.timeshiftSource,
 		Authorizer:     g.auth,
 		Credentials:    g.credentials,
 		Logger:         g.Logger.With("component", "rtsp"),
@@ -252,6 +258,9 @@ func (g *Gateway) Close() {
 	}
 	if g.rtsp != nil {
 		g.rtsp.Close()
+	}
+	if g.timeshift != nil {
+		g.timeshift.Close()
 	}
 	if g.hub != nil {
 		g.hub.Close()

@@ -133,6 +133,7 @@ func (g *Gateway) Reload(newConf *Config) error {
 		wg.Go(func() { g.hub.Reset(name) })
 	}
 	wg.Wait()
+	g.timeshift.Set(timeshiftPaths(cur))
 	if err := g.hub.SetAlwaysOn(alwaysOn(cur)); err != nil {
 		g.Logger.Warn("cannot start an always-on source", "error", err)
 	}

@@ -140,6 +140,28 @@ func (p *Path) WaitStream(ctx context.Context) (*Stream, error) {
 	}
 }
 
+// NextStream waits, without a timeout, until the path has a stream, and
+// returns it: for consumers that follow a path for as long as they run (a
+// timeshift buffer, a recorder), whatever kind of source it has.
+func (p *Path) NextStream(ctx context.Context) (*Stream, error) {
+	for {
+		p.mu.Lock()
+		closed, st, ready := p.closed, p.stream, p.ready
+		p.mu.Unlock()
+		switch {
+		case closed:
+			return nil, ErrPathClosed
+		case st != nil:
+			return st, nil
+		}
+		select {
+		case <-ready:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
 // CanPublish reports whether an outside client could publish now, so a
 // protocol can refuse early (an RTSP ANNOUNCE) with the error Publish would give.
 func (p *Path) CanPublish() error {
@@ -371,6 +393,8 @@ func (p *Path) close() {
 	if st != nil {
 		p.clearStreamLocked()
 	}
+	// Wake whoever waits for a stream: there will be none.
+	close(p.ready)
 	p.mu.Unlock()
 
 	if pub != nil {

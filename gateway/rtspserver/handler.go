@@ -3,6 +3,7 @@ package rtspserver
 import (
 	"crypto/tls"
 	"errors"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -11,6 +12,7 @@ import (
 
 	"github.com/streamgate/streamgate/auth"
 	"github.com/streamgate/streamgate/gateway/hub"
+	"github.com/streamgate/streamgate/gateway/timeline"
 )
 
 // handler receives gortsplib's callbacks for both listeners.
@@ -79,6 +81,9 @@ func (h *handler) OnResponse(c *gortsplib.ServerConn, res *base.Response) {
 		delete(res.Header, "Session")
 		return
 	}
+	if cs.method == base.Play && res.StatusCode == base.StatusOK {
+		fixRTPInfo(c, res)
+	}
 	if res.StatusCode == base.StatusNotImplemented && !cs.sesHdr && needsSession(cs.method) {
 		res.StatusCode = base.StatusSessionNotFound
 		res.StatusMessage = ""
@@ -94,6 +99,32 @@ func (h *handler) OnResponse(c *gortsplib.ServerConn, res *base.Response) {
 }
 
 // needsSession reports whether gortsplib serves m only within a session.
+// fixRTPInfo gives a PLAY response the RTP-Info of what the session sends.
+// gortsplib describes the shared stream, whose numbering no session uses
+// (each session numbers its own packets); playback from the timeline
+// knows its first sequence numbers and timestamps and says them, live
+// play names only the tracks.
+func fixRTPInfo(c *gortsplib.ServerConn, res *base.Response) {
+	ss := c.Session()
+	if ss == nil {
+		return
+	}
+	ses := sessionOf(ss)
+	if ses == nil {
+		return
+	}
+	ses.mu.Lock()
+	info := ses.rtpInfo
+	ses.rtpInfo = nil
+	ses.mu.Unlock()
+	if info != nil {
+		if res.Header == nil {
+			res.Header = base.Header{}
+		}
+		res.Header["RTP-Info"] = info.Marshal()
+	}
+}
+
 func needsSession(m base.Method) bool {
 	switch m {
 	case base.Play, base.Pause, base.Record, base.Teardown:
@@ -154,6 +185,8 @@ func statusOf(err error) base.StatusCode {
 		return base.StatusNotEnoughBandwidth
 	case errors.Is(err, hub.ErrPublishNotAllowed), errors.Is(err, hub.ErrPublisherExists):
 		return base.StatusForbidden
+	case errors.Is(err, timeline.ErrOutOfRange):
+		return base.StatusInvalidRange
 	}
 	return base.StatusBadRequest
 }
@@ -167,6 +200,8 @@ func failure(err error) (*base.Response, error) {
 		res.StatusMessage = "Forbidden: this path does not accept publishers"
 	case errors.Is(err, hub.ErrNoStream):
 		res.StatusMessage = "Not Found: no stream is available on this path"
+	case errors.Is(err, timeline.ErrOutOfRange):
+		res.StatusMessage = "Invalid Range: the requested time is outside what this path keeps"
 	}
 	return res, err
 }
@@ -240,12 +275,38 @@ func (h *handler) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Respons
 
 func (h *handler) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Response, error) {
 	ses := sessionOf(ctx.Session)
-	if err := ses.play(); err != nil {
+	ses.logger().Debug("PLAY", "range", ctx.Request.Header["Range"], "scale", ctx.Request.Header["Scale"])
+	// A refused Range or Scale is answered without an error, so gortsplib
+	// keeps the connection and the session plays on as it did.
+	if v := ctx.Request.Header["Scale"]; len(v) > 0 {
+		if f, err := strconv.ParseFloat(strings.TrimSpace(v[0]), 64); err != nil || f != 1 {
+			ses.logger().Info("PLAY refused", "reason", errScale, "scale", v[0])
+			return &base.Response{
+				StatusCode:    base.StatusHeaderFieldNotValidForResource,
+				StatusMessage: "Header Field Not Valid for Resource: only Scale 1 is supported",
+			}, nil
+		}
+	}
+	rng, err := parseRange(strings.Join(ctx.Request.Header["Range"], ","))
+	if err != nil {
+		ses.logger().Info("PLAY refused", "reason", err)
+		return &base.Response{StatusCode: base.StatusBadRequest, StatusMessage: "Bad Request: " + err.Error()}, nil
+	}
+	ans, err := ses.playRequest(rng, ctx.Request.URL)
+	if errors.Is(err, timeline.ErrOutOfRange) {
+		ses.logger().Info("PLAY refused", "reason", err)
+		res, _ := failure(err)
+		return res, nil
+	}
+	if err != nil {
 		return failure(err)
 	}
+	ses.mu.Lock()
+	ses.rtpInfo = ans.rtpInfo
+	ses.mu.Unlock()
 	return &base.Response{
 		StatusCode: base.StatusOK,
-		Header:     base.Header{"Range": base.HeaderValue{"npt=now-"}},
+		Header:     base.Header{"Range": base.HeaderValue{ans.rangeHdr}},
 	}, nil
 }
 

@@ -19,6 +19,7 @@ import (
 
 	"github.com/streamgate/streamgate/auth"
 	"github.com/streamgate/streamgate/gateway/hub"
+	"github.com/streamgate/streamgate/gateway/timeline"
 )
 
 // Paths is what the server needs of the hub.
@@ -70,6 +71,9 @@ type Server struct {
 	AuthMethods []rtspauth.VerifyMethod
 	// Paths resolves path names. Required.
 	Paths Paths
+	// Timeshift returns the time range a path keeps for pause-and-resume
+	// and seeking (its timeshift buffer), or nil. Nil: no path keeps one.
+	Timeshift func(path string) timeline.Source
 	// Authorizer judges every DESCRIBE and SETUP (read) and ANNOUNCE
 	// (publish). Nil lets every request in that Credentials does not stop.
 	Authorizer Authorizer

@@ -12,9 +12,11 @@ import (
 	"github.com/bluenviron/gortsplib/v5"
 	"github.com/bluenviron/gortsplib/v5/pkg/description"
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
+	"github.com/bluenviron/gortsplib/v5/pkg/headers"
 	"github.com/pion/rtp"
 
 	"github.com/streamgate/streamgate/gateway/hub"
+	"github.com/streamgate/streamgate/gateway/timeline"
 )
 
 var errOtherPath = errors.New("a session can only set up tracks of one path")
@@ -37,9 +39,12 @@ type session struct {
 	reader    *hub.Reader
 	rw        *rewriter
 	pub       *hub.Publisher
-	closed    bool
-	done      chan struct{}
-	wg        sync.WaitGroup
+	vcr       vcrState
+	// rtpInfo is the RTP-Info the pending PLAY response must carry.
+	rtpInfo headers.RTPInfo
+	closed  bool
+	done    chan struct{}
+	wg      sync.WaitGroup
 
 	writeErrors atomic.Uint64
 	lost        atomic.Uint64
@@ -114,9 +119,27 @@ func (ses *session) setup(srv *gortsplib.Server, name string, multicast bool) (*
 	if err != nil {
 		return nil, err
 	}
+	var src timeline.Source
+	if ses.s.Timeshift != nil && !multicast {
+		src = ses.s.Timeshift(name)
+	}
 	ses.mu.Lock()
 	ses.stream, ses.rs, ses.multicast = st, rs, multicast
 	ses.rw = newRewriter(len(st.Tracks))
+	if src != nil {
+		ses.vcr.src = src
+		ses.vcr.medias = make(map[*description.Media]int, len(st.Desc.Medias))
+		ses.vcr.track = make([]int, len(st.Desc.Medias))
+		for i, m := range st.Desc.Medias {
+			ses.vcr.medias[m] = i
+			for j := len(st.Tracks) - 1; j >= 0; j-- {
+				if st.Tracks[j].Media == m {
+					ses.vcr.track[i] = j // the media's first track
+				}
+			}
+		}
+		ses.vcr.lastSent = make([]time.Time, len(st.Desc.Medias))
+	}
 	ses.mu.Unlock()
 	return rs, nil
 }
@@ -137,6 +160,7 @@ func (ses *session) play() error {
 		return hub.ErrNoStream
 	}
 	st, rw := ses.stream, ses.rw
+	medias, lastSent := ses.vcr.medias, ses.vcr.lastSent
 	setup := make(map[*description.Media]bool)
 	for _, m := range ses.ss.Medias() {
 		setup[m] = true
@@ -154,6 +178,11 @@ func (ses *session) play() error {
 			}
 			pkt := rw.packet(u, cached)
 			ses.writePacket(u.Track.Media, pkt, u.NTP)
+			if lastSent != nil && (u.Packet.Marker || !u.Track.IsVideo()) {
+				// Where a PAUSE leaves the session; read once this
+				// reader has stopped.
+				lastSent[medias[u.Track.Media]] = u.NTP
+			}
 			return nil
 		},
 	})
@@ -165,14 +194,21 @@ func (ses *session) play() error {
 	return nil
 }
 
-// pause detaches the session from the stream; other sessions do not notice.
+// pause detaches the session from the stream, or stops its playback from
+// the timeline, keeping its position; other sessions do not notice.
 func (ses *session) pause() {
 	ses.mu.Lock()
 	r := ses.reader
 	ses.reader = nil
 	ses.mu.Unlock()
+	played := ses.stopPlayback()
 	if r != nil {
 		r.Close()
+	}
+	if r != nil || played {
+		ses.mu.Lock()
+		ses.vcr.paused = true
+		ses.mu.Unlock()
 		ses.logger().Info("reader paused")
 	}
 }
@@ -252,6 +288,8 @@ func (ses *session) close(reason error) {
 	if pub != nil {
 		pub.Close()
 	}
+	ses.stopPlayback()
+	ses.dropCursor()
 	ses.wg.Wait()
 	if p != nil {
 		p.Release()
