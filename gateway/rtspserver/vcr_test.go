@@ -363,7 +363,6 @@ func TestRangeOnLivePathPlaysLive(t *testing.T) {
 	assert.Equal(t, []int{got[0], got[0] + 1, got[0] + 2}, got)
 }
 
-
 // TestGStreamerPauseResumesAtTheSameFrame pauses GStreamer's rtspsrc for
 // 3 s on a timeshift path: the first frame after the resume is the one
 // after the last frame before the pause.
