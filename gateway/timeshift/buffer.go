@@ -17,30 +17,42 @@ import (
 	"github.com/streamgate/streamgate/gateway/timeline"
 )
 
-// frame is one access unit held in the buffer. Its units are retained by
-// the buffer while the frame is in it, and by a cursor while it is being sent.
+// frame is one access unit held in the buffer: its packets' headers and
+// payloads copied into one allocation of the frame's size, so the buffer
+// holds no pooled hub units and costs little more than the media itself.
+// A frame is immutable once added.
 type frame struct {
 	timeline.Frame
-	units []*hub.Unit
-	size  int
+	size int
 	// key marks a random-access frame of the key track: a place to seek to.
 	key bool
 }
 
-func (f *frame) retain() {
-	for _, u := range f.units {
-		u.Retain()
+// compact builds a frame from the units of one access unit.
+func compact(units []*hub.Unit) *frame {
+	size := 0
+	for _, u := range units {
+		size += len(u.Packet.Payload)
 	}
+	data := make([]byte, size)
+	pkts := make([]rtp.Packet, len(units))
+	f := &frame{size: size}
+	f.Packets = make([]*rtp.Packet, len(units))
+	off := 0
+	for i, u := range units {
+		pkts[i].Header = u.Packet.Header
+		pkts[i].Header.CSRC = append([]uint32(nil), u.Packet.CSRC...)
+		pkts[i].Header.Extension, pkts[i].Header.Extensions = false, nil
+		n := copy(data[off:], u.Packet.Payload)
+		pkts[i].Payload = data[off : off+n : off+n]
+		off += n
+		f.Packets[i] = &pkts[i]
+	}
+	return f
 }
 
-func (f *frame) release() {
-	for _, u := range f.units {
-		u.Release()
-	}
-}
-
-// Buffer holds a sliding window of one path's frames. Feed it with Attach;
-// read it through the timeline.Source methods. Safe for concurrent use.
+// Buffer holds a sliding window of one path's frames, fed by a Keeper and
+// read through the timeline.Source methods. Safe for concurrent use.
 type Buffer struct {
 	// Window is how much time the buffer keeps. Required.
 	Window time.Duration
@@ -139,9 +151,6 @@ func (b *Buffer) Seek(t time.Time) (timeline.Cursor, time.Time, error) {
 
 // reset drops every frame, for a stream whose codecs differ.
 func (b *Buffer) resetLocked(desc *description.Session) {
-	for _, f := range b.frames {
-		f.release()
-	}
 	clear(b.frames)
 	b.base += uint64(len(b.frames))
 	b.frames = b.frames[:0]
@@ -170,7 +179,7 @@ func (b *Buffer) add(f *frame) {
 			break
 		}
 		b.bytes -= int64(old.size)
-		old.release()
+		b.frames[n] = nil
 		n++
 	}
 	if n > 0 {
@@ -197,13 +206,11 @@ type cursor struct {
 	b     *Buffer
 	pos   uint64
 	epoch uint64
-	held  *frame
 	done  bool
 }
 
 // Next returns the frame at the cursor and moves on. It waits at the live edge.
 func (c *cursor) Next(ctx context.Context) (*timeline.Frame, error) {
-	c.drop()
 	for {
 		c.b.mu.Lock()
 		if c.done {
@@ -216,8 +223,6 @@ func (c *cursor) Next(ctx context.Context) (*timeline.Frame, error) {
 		}
 		if i := c.pos - c.b.base; i < uint64(len(c.b.frames)) {
 			f := c.b.frames[i]
-			f.retain()
-			c.held = f
 			c.pos++
 			c.b.mu.Unlock()
 			return &f.Frame, nil
@@ -232,16 +237,8 @@ func (c *cursor) Next(ctx context.Context) (*timeline.Frame, error) {
 	}
 }
 
-func (c *cursor) drop() {
-	if c.held != nil {
-		c.held.release()
-		c.held = nil
-	}
-}
-
-// Close releases the frame the cursor last returned.
+// Close ends the cursor: Next returns an error from now on.
 func (c *cursor) Close() {
-	c.drop()
 	c.b.mu.Lock()
 	c.done = true
 	c.b.mu.Unlock()
@@ -253,11 +250,11 @@ type assembler struct {
 	b       *Buffer
 	key     *hub.Track
 	medias  map[*description.Media]int
-	pending []*frame
+	pending [][]*hub.Unit // per track: the units of the access unit being received
 }
 
 func newAssembler(b *Buffer, st *hub.Stream) *assembler {
-	a := &assembler{b: b, key: st.KeyTrack(), medias: make(map[*description.Media]int), pending: make([]*frame, len(st.Tracks))}
+	a := &assembler{b: b, key: st.KeyTrack(), medias: make(map[*description.Media]int), pending: make([][]*hub.Unit, len(st.Tracks))}
 	for i, m := range st.Desc.Medias {
 		a.medias[m] = i
 	}
@@ -268,40 +265,41 @@ func (a *assembler) unit(u *hub.Unit) {
 	t := u.Track
 	if u.AUStart {
 		a.flush(t.Index)
-		u.Retain()
-		f := &frame{units: []*hub.Unit{u}, size: len(u.Packet.Payload)}
-		f.Track = a.medias[t.Media]
-		f.Time = u.NTP
-		f.Random = u.RandomAccess
-		f.key = u.RandomAccess && (t == a.key || a.key == nil)
-		f.Packets = []*rtp.Packet{&u.Packet}
-		a.pending[t.Index] = f
-	} else if f := a.pending[t.Index]; f != nil {
-		u.Retain()
-		f.units = append(f.units, u)
-		f.Packets = append(f.Packets, &u.Packet)
-		f.size += len(u.Packet.Payload)
-	} else {
+	} else if len(a.pending[t.Index]) == 0 {
 		return // the middle of a frame whose start we never saw
 	}
+	u.Retain()
+	a.pending[t.Index] = append(a.pending[t.Index], u)
 	if u.Packet.Marker || !t.IsVideo() {
 		a.flush(t.Index)
 	}
 }
 
 func (a *assembler) flush(i int) {
-	if f := a.pending[i]; f != nil {
-		a.pending[i] = nil
-		a.b.add(f)
+	units := a.pending[i]
+	if len(units) == 0 {
+		return
 	}
+	first := units[0]
+	f := compact(units)
+	f.Track = a.medias[first.Track.Media]
+	f.Time = first.NTP
+	f.Random = first.RandomAccess
+	f.key = first.RandomAccess && (first.Track == a.key || a.key == nil)
+	for j, u := range units {
+		u.Release()
+		units[j] = nil
+	}
+	a.pending[i] = units[:0]
+	a.b.add(f)
 }
 
 // close drops frames that never completed.
 func (a *assembler) close() {
-	for i, f := range a.pending {
-		if f != nil {
-			f.release()
-			a.pending[i] = nil
+	for i, units := range a.pending {
+		for _, u := range units {
+			u.Release()
 		}
+		a.pending[i] = nil
 	}
 }
