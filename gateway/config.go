@@ -290,6 +290,10 @@ func (c *Config) addDemoPath() {
 	demo.Name = DemoPathName
 	demo.Source = SourceDemo
 	demo.OnDemand = false
+	if demo.Timeshift == 0 {
+		// A minute to try PAUSE and seeking on: the clip is small.
+		demo.Timeshift = time.Minute
+	}
 	c.Paths[DemoPathName] = &demo
 	c.PathOrder = append(c.PathOrder, DemoPathName)
 }

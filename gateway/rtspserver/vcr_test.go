@@ -46,7 +46,7 @@ func vcrEnv(t *testing.T) *testEnv {
 
 // waitBuffered waits until the path's buffer holds at least d of media,
 // by following a cursor from its oldest keyframe.
-func waitBuffered(t *testing.T, env *testEnv, path string, d time.Duration) {
+func waitBuffered(t testing.TB, env *testEnv, path string, d time.Duration) {
 	t.Helper()
 	ctx := testCtx(t, testTimeout)
 	var buf interface {
@@ -81,7 +81,7 @@ func waitBuffered(t *testing.T, env *testEnv, path string, d time.Duration) {
 
 // keyframeAt is the frame index of the keyframe a seek to target lands on,
 // read from the buffer itself.
-func keyframeAt(t *testing.T, env *testEnv, path string, target time.Time) (int, time.Time) {
+func keyframeAt(t testing.TB, env *testEnv, path string, target time.Time) (int, time.Time) {
 	t.Helper()
 	cur, at, err := env.keep.Buffer(path).Seek(target)
 	require.NoError(t, err)
