@@ -135,7 +135,9 @@ func (s *clipSource) audioTime() time.Duration {
 }
 
 // frameTime is the wall-clock time of video frame i.
-func (s *clipSource) frameTime(i int) time.Time { return s.base.Add(time.Duration(i) * time.Second / clipFPS) }
+func (s *clipSource) frameTime(i int) time.Time {
+	return s.base.Add(time.Duration(i) * time.Second / clipFPS)
+}
 
 // advance writes every frame up to d of media time from now, in time
 // order, pausing now and then so the recorder's queue never overflows.

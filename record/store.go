@@ -284,4 +284,3 @@ func (s *Store) recorderFor(path string) *recorder {
 	defer s.mu.Unlock()
 	return s.recs[path]
 }
-
