@@ -61,6 +61,11 @@ var pathFields = []pathField{
 	{"maxReaders", func(p *PathConfig) any { return &p.MaxReaders }},
 	{"hlsVariant", func(p *PathConfig) any { return &p.HLSVariant }},
 	{"hlsAlwaysOn", func(p *PathConfig) any { return &p.HLSAlwaysOn }},
+	{"record", func(p *PathConfig) any { return &p.Record }},
+	{"recordSegmentDuration", func(p *PathConfig) any { return &p.RecordSegmentDuration }},
+	{"recordPartDuration", func(p *PathConfig) any { return &p.RecordPartDuration }},
+	{"recordDeleteAfter", func(p *PathConfig) any { return &p.RecordDeleteAfter }},
+	{"recordMaxBytes", func(p *PathConfig) any { return &p.RecordMaxBytes }},
 }
 
 var httpFields = []sectionField{
@@ -88,6 +93,10 @@ var webrtcFields = []sectionField{
 	{"additionalHosts", func(c *Config) any { return &c.WebRTC.AdditionalHosts }},
 }
 
+var recordingsFields = []sectionField{
+	{"directory", func(c *Config) any { return &c.Recordings.Directory }},
+}
+
 // configSection is a top-level mapping of plain keys.
 type configSection struct {
 	name   string
@@ -101,6 +110,7 @@ var sections = []configSection{
 	{"http", httpFields},
 	{"hls", hlsFields},
 	{"webrtc", webrtcFields},
+	{"recordings", recordingsFields},
 }
 
 func findSection(name string) (configSection, bool) {
