@@ -20,6 +20,7 @@ import (
 	"github.com/streamgate/streamgate/hls"
 	"github.com/streamgate/streamgate/ingest"
 	"github.com/streamgate/streamgate/internal/certfile"
+	"github.com/streamgate/streamgate/record"
 	"github.com/streamgate/streamgate/web"
 	"github.com/streamgate/streamgate/webrtc"
 )
@@ -43,6 +44,7 @@ type Gateway struct {
 	hls   *hls.Server
 	rtc   *webrtc.Server
 	web   *web.Server
+	rec   *record.Store
 	pulls pulls
 	live  liveConfig
 	// summary logs the periodic path summaries (summary.go).
@@ -81,6 +83,20 @@ func (g *Gateway) Start() error {
 	if err := g.hub.Start(); err != nil {
 		g.Close()
 		return err
+	}
+
+	// Recorders hold their paths (the sources keep running) from here on.
+	g.rec = &record.Store{
+		Directory: conf.Recordings.Directory,
+		Paths:     g.hub,
+		Logger:    g.Logger,
+	}
+	if err := g.rec.Start(); err != nil {
+		g.Close()
+		return err
+	}
+	if err := g.rec.Apply(recordSettings(conf)); err != nil {
+		g.Logger.Warn("cannot start recording", "error", err)
 	}
 
 	rc := conf.RTSP
@@ -158,6 +174,7 @@ func (g *Gateway) Start() error {
 		Paths:             g,
 		HLS:               g.hls,
 		WebRTC:            g.webrtcOrNil(),
+		Recordings:        g.rec,
 		Auth:              g.auth,
 		AllowOrigins:      hc.AllowOrigins,
 		TrustedProxies:    hc.TrustedProxies,
@@ -252,6 +269,9 @@ func (g *Gateway) Close() {
 	}
 	if g.rtsp != nil {
 		g.rtsp.Close()
+	}
+	if g.rec != nil {
+		g.rec.Close()
 	}
 	if g.hub != nil {
 		g.hub.Close()
