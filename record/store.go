@@ -11,7 +11,6 @@ package record
 import (
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"sort"
 	"sync"
@@ -80,7 +79,8 @@ type Store struct {
 	recs    map[string]*recorder
 }
 
-// Start prepares the directory.
+// Start makes the store usable. It does not touch the disk: a path's
+// folder is created when its recorder first writes.
 func (s *Store) Start() error {
 	if s.Directory == "" {
 		s.Directory = DefaultDirectory
@@ -93,9 +93,6 @@ func (s *Store) Start() error {
 	}
 	if s.RetryInterval <= 0 {
 		s.RetryInterval = 2 * time.Second
-	}
-	if err := os.MkdirAll(s.Directory, 0o755); err != nil {
-		return fmt.Errorf("recordings directory: %w", err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
