@@ -193,7 +193,7 @@ func jsonValue(v any, ptr any) string {
 		default:
 			return wrong()
 		}
-		n, err := parseByteSize(text)
+		n, err := parseSize(text)
 		if err != nil {
 			return err.Error()
 		}

@@ -141,7 +141,7 @@ func (l *loader) envValue(val, key string, p pos, ptr any) bool {
 		}
 		*dst = int(n)
 	case *int64:
-		n, err := parseByteSize(val)
+		n, err := parseSize(val)
 		if err != nil {
 			l.errorf(key, p, "%v", err)
 			return false

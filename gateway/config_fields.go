@@ -63,6 +63,11 @@ var pathFields = []pathField{
 	{"hlsAlwaysOn", func(p *PathConfig) any { return &p.HLSAlwaysOn }},
 	{"timeshift", func(p *PathConfig) any { return &p.Timeshift }},
 	{"timeshiftMaxBytes", func(p *PathConfig) any { return &p.TimeshiftMaxBytes }},
+	{"record", func(p *PathConfig) any { return &p.Record }},
+	{"recordSegmentDuration", func(p *PathConfig) any { return &p.RecordSegmentDuration }},
+	{"recordPartDuration", func(p *PathConfig) any { return &p.RecordPartDuration }},
+	{"recordDeleteAfter", func(p *PathConfig) any { return &p.RecordDeleteAfter }},
+	{"recordMaxBytes", func(p *PathConfig) any { return &p.RecordMaxBytes }},
 }
 
 var httpFields = []sectionField{
@@ -90,6 +95,10 @@ var webrtcFields = []sectionField{
 	{"additionalHosts", func(c *Config) any { return &c.WebRTC.AdditionalHosts }},
 }
 
+var recordingsFields = []sectionField{
+	{"directory", func(c *Config) any { return &c.Recordings.Directory }},
+}
+
 // configSection is a top-level mapping of plain keys.
 type configSection struct {
 	name   string
@@ -103,6 +112,7 @@ var sections = []configSection{
 	{"http", httpFields},
 	{"hls", hlsFields},
 	{"webrtc", webrtcFields},
+	{"recordings", recordingsFields},
 }
 
 func findSection(name string) (configSection, bool) {

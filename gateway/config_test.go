@@ -16,7 +16,7 @@ var badConfigs = []struct {
 	{
 		name: "unknown top-level key",
 		yaml: "log:\n  level: info\napi:\n  address: \":9997\"\n",
-		want: `streamgate.yml:3: api: unknown key: expected one of log, rtsp, http, hls, webrtc, auth, pathDefaults, paths`,
+		want: `streamgate.yml:3: api: unknown key: expected one of log, rtsp, http, hls, webrtc, recordings, auth, pathDefaults, paths`,
 	},
 	{
 		name: "unknown key in a section",
@@ -61,7 +61,7 @@ var badConfigs = []struct {
 	{
 		name: "top level not a mapping",
 		yaml: "- log\n",
-		want: `streamgate.yml:1: got a list: expected a mapping with keys log, rtsp, http, hls, webrtc, auth, pathDefaults, paths`,
+		want: `streamgate.yml:1: got a list: expected a mapping with keys log, rtsp, http, hls, webrtc, recordings, auth, pathDefaults, paths`,
 	},
 	{
 		name: "syntax error",

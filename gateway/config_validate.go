@@ -46,6 +46,7 @@ func (c *Config) validate(pf func(string) pos) []error {
 	v.http()
 	v.hls()
 	v.webrtc()
+	v.recordings()
 	v.listeners()
 	v.auth()
 	v.path("pathDefaults", &c.PathDefaults, true)
@@ -401,6 +402,7 @@ func (v *validator) path(prefix string, p *PathConfig, defaults bool) {
 	if p.TimeshiftMaxBytes <= 0 && own(p.TimeshiftMaxBytes != d.TimeshiftMaxBytes) {
 		v.errorf(key("timeshiftMaxBytes"), "got %d: expected a positive number of bytes", p.TimeshiftMaxBytes)
 	}
+	v.record(key, p, d, own)
 	if p.MaxReaders < 0 && own(p.MaxReaders != d.MaxReaders) {
 		v.errorf(key("maxReaders"), "negative value %d: expected 0 (unlimited) or more", p.MaxReaders)
 	}

@@ -420,7 +420,7 @@ func (l *loader) value(n ast.Node, key string, kp pos, ptr any) bool {
 		default:
 			return wrong()
 		}
-		v, err := parseByteSize(text)
+		v, err := parseSize(text)
 		if err != nil {
 			l.errorf(key, kp, "%v", err)
 			return false
@@ -488,11 +488,11 @@ func parseDuration(s string) (time.Duration, string) {
 	return d, ""
 }
 
-// parseByteSize reads a size in bytes: "1048576", "512MiB", "2GB", "100k".
+// parseSize reads a size in bytes: "1048576", "512MiB", "2GB", "100k".
 // Units are k/K, M, G, T with an optional "B" or "iB"; both decimal and
 // binary spellings mean powers of 1024, as memory and disk sizes are
 // usually meant.
-func parseByteSize(s string) (int64, error) {
+func parseSize(s string) (int64, error) {
 	t := strings.TrimSpace(s)
 	i := 0
 	for i < len(t) && t[i] >= '0' && t[i] <= '9' {

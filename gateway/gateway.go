@@ -21,6 +21,7 @@ import (
 	"github.com/streamgate/streamgate/hls"
 	"github.com/streamgate/streamgate/ingest"
 	"github.com/streamgate/streamgate/internal/certfile"
+	"github.com/streamgate/streamgate/record"
 	"github.com/streamgate/streamgate/web"
 	"github.com/streamgate/streamgate/webrtc"
 )
@@ -44,6 +45,7 @@ type Gateway struct {
 	hls   *hls.Server
 	rtc   *webrtc.Server
 	web   *web.Server
+	rec   *record.Store
 	pulls pulls
 	live  liveConfig
 	// timeshift keeps the paths' timeshift buffers (timeshift.go).
@@ -87,6 +89,20 @@ func (g *Gateway) Start() error {
 	}
 	g.timeshift = &timeshift.Keeper{Paths: g.hub, Logger: g.Logger.With("component", "timeshift")}
 	g.timeshift.Set(timeshiftPaths(conf))
+
+	// Recorders hold their paths (the sources keep running) from here on.
+	g.rec = &record.Store{
+		Directory: conf.Recordings.Directory,
+		Paths:     g.hub,
+		Logger:    g.Logger,
+	}
+	if err := g.rec.Start(); err != nil {
+		g.Close()
+		return err
+	}
+	if err := g.rec.Apply(recordSettings(conf)); err != nil {
+		g.Logger.Warn("cannot start recording", "error", err)
+	}
 
 	rc := conf.RTSP
 	g.rtsp = &rtspserver.Server{
@@ -164,6 +180,7 @@ func (g *Gateway) Start() error {
 		Paths:             g,
 		HLS:               g.hls,
 		WebRTC:            g.webrtcOrNil(),
+		Recordings:        g.rec,
 		Auth:              g.auth,
 		AllowOrigins:      hc.AllowOrigins,
 		TrustedProxies:    hc.TrustedProxies,
@@ -261,6 +278,9 @@ func (g *Gateway) Close() {
 	}
 	if g.timeshift != nil {
 		g.timeshift.Close()
+	}
+	if g.rec != nil {
+		g.rec.Close()
 	}
 	if g.hub != nil {
 		g.hub.Close()

@@ -72,7 +72,8 @@ func applyKeys(p *PathStatus, body map[string]any) error {
 			p.OnDemand = b
 		case "source", "sourceProtocol", "sourceFingerprint", "sourceSkipVerify", "sourceReadTimeout",
 			"onDemandStartTimeout", "onDemandCloseAfter", "outageGrace", "gopCache", "overridePublisher",
-			"readUser", "readPass", "publishUser", "publishPass", "maxReaders", "hlsVariant", "hlsAlwaysOn":
+			"readUser", "readPass", "publishUser", "publishPass", "maxReaders", "hlsVariant", "hlsAlwaysOn",
+			"record", "recordSegmentDuration", "recordPartDuration", "recordDeleteAfter", "recordMaxBytes":
 		default:
 			return fmt.Errorf("paths.%s.%s: unknown key: %w", p.Name, k, ErrInvalid)
 		}
@@ -200,7 +201,7 @@ func newAPIServer(t *testing.T, api API, m Metrics, mh http.Handler) *Server {
 	return &Server{
 		Paths: testPaths(),
 		HLS:   &fakeHLS{},
-		Extra: APIRoutes{API: api, Metrics: m, MetricsHandler: mh}.Mount,
+		Extra: APIRoutes{API: api, Metrics: m, MetricsHandler: mh, Recordings: &fakeRecordings{}}.Mount,
 	}
 }
 
