@@ -114,6 +114,7 @@ func (g *Gateway) Start() error {
 		AuthMethods:    authMethods(rc.AuthMethods),
 		Paths:          g.hub,
 		Timeshift:      g.timeshiftSource,
+		Recordings:     g.rec.SourceAt,
 		Authorizer:     g.auth,
 		Credentials:    g.credentials,
 		Logger:         g.Logger.With("component", "rtsp"),

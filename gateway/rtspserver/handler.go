@@ -3,9 +3,12 @@ package rtspserver
 import (
 	"crypto/tls"
 	"errors"
+	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/bluenviron/gortsplib/v5"
 	"github.com/bluenviron/gortsplib/v5/pkg/base"
@@ -34,6 +37,8 @@ type connState struct {
 	refused bool
 	// nonce is the Digest nonce of the connection's challenges.
 	nonce string
+	// describe is the stream a DESCRIBE of recordings answered with.
+	describe *gortsplib.ServerStream
 }
 
 func (h *handler) OnConnOpen(ctx *gortsplib.ServerHandlerOnConnOpenCtx) {
@@ -77,6 +82,11 @@ func (h *handler) OnResponse(c *gortsplib.ServerConn, res *base.Response) {
 	}
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
+	if cs.describe != nil {
+		// The SDP is in res.Body by now.
+		cs.describe.Close()
+		cs.describe = nil
+	}
 	if cs.refused {
 		delete(res.Header, "Session")
 		return
@@ -185,6 +195,8 @@ func statusOf(err error) base.StatusCode {
 		return base.StatusNotEnoughBandwidth
 	case errors.Is(err, hub.ErrPublishNotAllowed), errors.Is(err, hub.ErrPublisherExists):
 		return base.StatusForbidden
+	case errors.Is(err, errNotRecorded):
+		return base.StatusNotFound
 	case errors.Is(err, timeline.ErrOutOfRange):
 		return base.StatusInvalidRange
 	}
@@ -200,6 +212,8 @@ func failure(err error) (*base.Response, error) {
 		res.StatusMessage = "Forbidden: this path does not accept publishers"
 	case errors.Is(err, hub.ErrNoStream):
 		res.StatusMessage = "Not Found: no stream is available on this path"
+	case errors.Is(err, errNotRecorded):
+		res.StatusMessage = "Not Found: no recordings of this path at that time"
 	case errors.Is(err, timeline.ErrOutOfRange):
 		res.StatusMessage = "Invalid Range: the requested time is outside what this path keeps"
 	}
@@ -210,6 +224,11 @@ func (h *handler) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.R
 	name := pathName(ctx.Path)
 	if res := h.authorize(ctx.Conn, ctx.Request, name, auth.ActionRead); res != nil {
 		return res, nil, nil
+	}
+	if start, ok, err := recordingStart(ctx.Query); err != nil {
+		return &base.Response{StatusCode: base.StatusBadRequest, StatusMessage: "Bad Request: " + err.Error()}, nil, err
+	} else if ok {
+		return h.describeRecorded(ctx, name, start)
 	}
 	p, err := h.s.Paths.Acquire(name)
 	if err != nil {
@@ -265,6 +284,21 @@ func (h *handler) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Respons
 		return &base.Response{StatusCode: base.StatusUnsupportedTransport}, nil, nil
 	}
 	ses := sessionOf(ctx.Session)
+	start, recorded, err := recordingStart(ctx.Query)
+	if err != nil {
+		return &base.Response{StatusCode: base.StatusBadRequest, StatusMessage: "Bad Request: " + err.Error()}, nil, err
+	}
+	if recorded {
+		if multicast {
+			return &base.Response{StatusCode: base.StatusUnsupportedTransport}, nil, nil
+		}
+		rs, err := ses.setupRecorded(h.serverOf(ctx.Conn), name, start)
+		if err != nil {
+			res, err := failure(err)
+			return res, nil, err
+		}
+		return &base.Response{StatusCode: base.StatusOK}, rs, nil
+	}
 	rs, err := ses.setup(h.serverOf(ctx.Conn), name, multicast)
 	if err != nil {
 		res, err := failure(err)
@@ -337,4 +371,45 @@ func (h *handler) OnPacketsLost(ctx *gortsplib.ServerHandlerOnPacketsLostCtx) {
 
 func (h *handler) OnDecodeError(ctx *gortsplib.ServerHandlerOnDecodeErrorCtx) {
 	sessionOf(ctx.Session).logger().Debug("publisher sent an undecodable packet", "error", ctx.Error)
+}
+
+// recordingStart reads the start=<RFC3339> query parameter that opens a
+// session on a path's recordings.
+func recordingStart(query string) (time.Time, bool, error) {
+	if query == "" {
+		return time.Time{}, false, nil
+	}
+	q, err := url.ParseQuery(query)
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("malformed query %q", query)
+	}
+	v := q.Get("start")
+	if v == "" {
+		return time.Time{}, false, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("start=%q is not an RFC 3339 time like 2026-11-25T20:30:00Z", v)
+	}
+	return t, true, nil
+}
+
+// describeRecorded answers DESCRIBE of rtsp://host/path?start=…: the SDP
+// of the recordings at that time. The stream only lives for the answer.
+func (h *handler) describeRecorded(ctx *gortsplib.ServerHandlerOnDescribeCtx, name string, start time.Time) (*base.Response, *gortsplib.ServerStream, error) {
+	src, err := h.s.recordedSource(name, start)
+	if err != nil {
+		res, err := failure(err)
+		return res, nil, err
+	}
+	rs := &gortsplib.ServerStream{Server: h.serverOf(ctx.Conn), Desc: src.Description()}
+	if err := rs.Initialize(); err != nil {
+		return &base.Response{StatusCode: base.StatusInternalServerError}, nil, err
+	}
+	if cs, _ := ctx.Conn.UserData().(*connState); cs != nil {
+		cs.mu.Lock()
+		cs.describe = rs // closed once the answer is written
+		cs.mu.Unlock()
+	}
+	return &base.Response{StatusCode: base.StatusOK}, rs, nil
 }

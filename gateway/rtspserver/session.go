@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -40,6 +41,8 @@ type session struct {
 	rw        *rewriter
 	pub       *hub.Publisher
 	vcr       vcrState
+	// ownRS says rs belongs to this session (a recordings session).
+	ownRS bool
 	// rtpInfo is the RTP-Info the pending PLAY response must carry.
 	rtpInfo headers.RTPInfo
 	closed  bool
@@ -119,28 +122,77 @@ func (ses *session) setup(srv *gortsplib.Server, name string, multicast bool) (*
 	if err != nil {
 		return nil, err
 	}
-	var src timeline.Source
+	var ts timeline.Source
 	if ses.s.Timeshift != nil && !multicast {
-		src = ses.s.Timeshift(name)
+		ts = ses.s.Timeshift(name)
 	}
 	ses.mu.Lock()
 	ses.stream, ses.rs, ses.multicast = st, rs, multicast
 	ses.rw = newRewriter(len(st.Tracks))
-	if src != nil {
-		ses.vcr.src = src
-		ses.vcr.medias = make(map[*description.Media]int, len(st.Desc.Medias))
-		ses.vcr.track = make([]int, len(st.Desc.Medias))
-		for i, m := range st.Desc.Medias {
-			ses.vcr.medias[m] = i
-			for j := len(st.Tracks) - 1; j >= 0; j-- {
-				if st.Tracks[j].Media == m {
-					ses.vcr.track[i] = j // the media's first track
-				}
+	ses.vcr.ts = ts
+	ses.initMediasLocked(st.Desc.Medias)
+	for i, m := range st.Desc.Medias {
+		for j := len(st.Tracks) - 1; j >= 0; j-- {
+			if st.Tracks[j].Media == m {
+				ses.vcr.track[i] = j // the media's first track
 			}
 		}
-		ses.vcr.lastSent = make([]time.Time, len(st.Desc.Medias))
 	}
 	ses.mu.Unlock()
+	return rs, nil
+}
+
+// initMediasLocked prepares the playback state for a session set up on
+// medias (one slot per media, in description order).
+func (ses *session) initMediasLocked(medias []*description.Media) {
+	v := &ses.vcr
+	v.list = medias
+	v.medias = make(map[*description.Media]int, len(medias))
+	v.track = make([]int, len(medias))
+	v.lastSent = make([]time.Time, len(medias))
+	v.key = 0
+	keyed := false
+	for i, m := range medias {
+		v.medias[m] = i
+		v.track[i] = i
+		if !keyed && m.Type == description.MediaTypeVideo {
+			v.key, keyed = i, true
+		}
+	}
+}
+
+// setupRecorded prepares a session that plays a path's recordings from
+// start (rtsp://host/path?start=...): it has no live stream, only a
+// ServerStream of its own that describes the recorded tracks.
+func (ses *session) setupRecorded(srv *gortsplib.Server, name string, start time.Time) (*gortsplib.ServerStream, error) {
+	if _, err := ses.bind(name); err != nil {
+		return nil, err
+	}
+	ses.mu.Lock()
+	rs := ses.rs
+	ses.mu.Unlock()
+	if rs != nil {
+		return rs, nil
+	}
+	src, err := ses.s.recordedSource(name, start)
+	if err != nil {
+		return nil, err
+	}
+	rs = &gortsplib.ServerStream{Server: srv, Desc: src.Description()}
+	if err := rs.Initialize(); err != nil {
+		return nil, fmt.Errorf("serve recordings: %w", err)
+	}
+	ses.mu.Lock()
+	defer ses.mu.Unlock()
+	if ses.closed {
+		rs.Close()
+		return nil, hub.ErrPathClosed
+	}
+	ses.rs, ses.ownRS = rs, true
+	ses.rw = newRewriter(len(src.Description().Medias))
+	ses.vcr.recorded, ses.vcr.src, ses.vcr.origin = true, src, start
+	ses.initMediasLocked(src.Description().Medias)
+	ses.log = ses.log.With("recordingsFrom", start.UTC().Format(time.RFC3339))
 	return rs, nil
 }
 
@@ -150,6 +202,9 @@ func (ses *session) play() error {
 	defer ses.mu.Unlock()
 	if ses.reader != nil {
 		return nil
+	}
+	if ses.vcr.recorded {
+		return fmt.Errorf("%w: a recording has no live edge", timeline.ErrOutOfRange)
 	}
 	if ses.multicast {
 		// The stream's multicast feed serves every multicast reader.
@@ -161,6 +216,9 @@ func (ses *session) play() error {
 	}
 	st, rw := ses.stream, ses.rw
 	medias, lastSent := ses.vcr.medias, ses.vcr.lastSent
+	if ses.vcr.ts == nil {
+		lastSent = nil // only a timeshift path resumes where it paused
+	}
 	setup := make(map[*description.Media]bool)
 	for _, m := range ses.ss.Medias() {
 		setup[m] = true
@@ -291,6 +349,12 @@ func (ses *session) close(reason error) {
 	ses.stopPlayback()
 	ses.dropCursor()
 	ses.wg.Wait()
+	ses.mu.Lock()
+	own := ses.ownRS
+	ses.mu.Unlock()
+	if own {
+		ses.rs.Close()
+	}
 	if p != nil {
 		p.Release()
 		attrs := []any{"reason", reason}

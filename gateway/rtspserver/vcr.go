@@ -36,7 +36,19 @@ type playAnswer struct {
 // range: where it paused, which frames it sent last, and the playback
 // goroutine that feeds it from the timeline. Guarded by session.mu.
 type vcrState struct {
-	src timeline.Source
+	// ts is the path's timeshift buffer, nil without one.
+	ts timeline.Source
+	// recorded says the session was opened on recordings (?start=); src
+	// is then the recordings it plays and origin the time it asked for.
+	recorded bool
+	src      timeline.Source
+	origin   time.Time
+	// nptBase is the time npt 0 stands for in the current playback.
+	nptBase time.Time
+	// list is the session's medias in description order; key the index
+	// of the video media (0 without video).
+	list []*description.Media
+	key  int
 	// medias maps the stream's medias to their index in its description.
 	medias map[*description.Media]int
 	// track is, per media index, the hub track (and rewriter slot) of
@@ -60,61 +72,58 @@ type vcrState struct {
 	done   chan struct{}
 }
 
-// keyIndex is the media index of the stream's key track.
-func (ses *session) keyIndexLocked() int {
-	if k := ses.stream.KeyTrack(); k != nil {
-		return ses.vcr.medias[k.Media]
-	}
-	return 0
-}
-
 // playRequest serves a PLAY: live, resumed, or a seek into the path's
-// timeline, and says what the response must carry.
+// timeshift buffer or recordings, and says what the response must carry.
 func (ses *session) playRequest(rng playRange, u *base.URL) (playAnswer, error) {
 	live := playAnswer{rangeHdr: "npt=now-"}
 	ses.mu.Lock()
-	src, multicast := ses.vcr.src, ses.multicast
+	v := &ses.vcr
+	ts, recorded, multicast := v.ts, v.recorded, ses.multicast
 	ses.mu.Unlock()
-	if src == nil || multicast {
+	if multicast || (ts == nil && !recorded && ses.s.Recordings == nil) {
 		// No time range on this path: PLAY is live whatever Range says.
 		return live, ses.play()
 	}
 
-	var (
-		target time.Time
-		seek   bool
-	)
-	start, end := src.Span()
-	switch rng.kind {
-	case rangeFromStart:
-		target, seek = start.Add(rng.npt), true
-	case rangeFromEdge:
-		target, seek = end.Add(-rng.npt), true
-	case rangeClock:
-		target, seek = rng.clock, true
+	// Where to go, checked before anything changes: a refused PLAY leaves
+	// the session playing as it did.
+	target, src, nptBase, err := ses.resolve(rng)
+	if err != nil {
+		return playAnswer{}, err
 	}
-	if seek && (start.IsZero() || target.Before(start) || target.After(end.Add(time.Second))) {
-		// Refused before anything changes: the session plays on as it did.
-		return playAnswer{}, fmt.Errorf("%w: %s is outside %s – %s", timeline.ErrOutOfRange,
-			target.UTC().Format(time.RFC3339Nano), start.UTC().Format(time.RFC3339), end.UTC().Format(time.RFC3339))
-	}
+	seek := src != nil
 
-	switch rng.kind {
-	case rangeLive:
-		ses.stopPlayback()
-		ses.dropCursor()
-		ses.mu.Lock()
-		ses.vcr.paused = false
-		ses.mu.Unlock()
-		return live, ses.play()
-	case rangeNone:
+	if !seek {
+		switch rng.kind {
+		case rangeLive:
+			ses.stopPlayback()
+			ses.dropCursor()
+			ses.mu.Lock()
+			v.paused = false
+			ses.mu.Unlock()
+			return live, ses.play()
+		case rangeFromStart, rangeFromEdge:
+			// npt on a path that keeps only recordings: no window to
+			// count from, so live, like a path without any time range.
+			if !ses.isLive() && !ses.isPlayingBack() {
+				return live, ses.play()
+			}
+			return live, nil
+		}
 		if ses.isLive() || ses.isPlayingBack() {
 			return live, nil // PLAY while playing: nothing changes
 		}
 		ses.mu.Lock()
-		paused, cur := ses.vcr.paused, ses.vcr.cursor
+		paused, cur := v.paused, v.cursor
 		ses.mu.Unlock()
 		if !paused && cur == nil {
+			return live, ses.play()
+		}
+		if cur == nil && ts == nil {
+			// Paused while live on a path without timeshift: live again.
+			ses.mu.Lock()
+			v.paused = false
+			ses.mu.Unlock()
 			return live, ses.play()
 		}
 	}
@@ -122,7 +131,6 @@ func (ses *session) playRequest(rng playRange, u *base.URL) (playAnswer, error) 
 	ses.pauseLive()
 	ses.mu.Lock()
 	defer ses.mu.Unlock()
-	v := &ses.vcr
 	var t0 time.Time
 	switch {
 	case seek:
@@ -131,7 +139,7 @@ func (ses *session) playRequest(rng playRange, u *base.URL) (playAnswer, error) 
 			return playAnswer{}, err
 		}
 		ses.dropCursorLocked()
-		v.cursor, t0, v.skip = cur, at, nil
+		v.cursor, v.nptBase, t0, v.skip = cur, nptBase, at, nil
 		// Output time moves on from the newest packet sent.
 		var newest time.Time
 		for i := range ses.rw.tracks {
@@ -149,8 +157,7 @@ func (ses *session) playRequest(rng playRange, u *base.URL) (playAnswer, error) 
 		t0 = v.positionLocked()
 	default:
 		// Paused while live: continue after the last frame sent.
-		key := ses.keyIndexLocked()
-		last := v.lastSent[key]
+		last := v.lastSent[v.key]
 		if last.IsZero() {
 			v.paused = false
 			ses.mu.Unlock()
@@ -158,11 +165,12 @@ func (ses *session) playRequest(rng playRange, u *base.URL) (playAnswer, error) 
 			ses.mu.Lock()
 			return live, err
 		}
-		cur, _, err := src.Seek(last)
+		start, _ := ts.Span()
+		cur, _, err := ts.Seek(last)
 		if err != nil {
 			// The paused position left the window: play its oldest part.
 			ses.log.Info("paused position left the timeshift window; resuming at its start", "paused", last)
-			cur, last, err = src.Seek(start)
+			cur, last, err = ts.Seek(start)
 			if err != nil {
 				return playAnswer{}, err
 			}
@@ -176,19 +184,143 @@ func (ses *session) playRequest(rng playRange, u *base.URL) (playAnswer, error) 
 				v.skip[i] = t
 			}
 		}
-		v.cursor, t0 = cur, last
+		v.cursor, v.nptBase, t0 = cur, start, last
 	}
 	v.paused = false
 	ans := playAnswer{rtpInfo: ses.rtpInfoLocked(u, t0.Add(v.shift))}
 	if rng.kind == rangeClock {
 		ans.rangeHdr = "clock=" + formatClock(t0) + "-"
 	} else {
-		ans.rangeHdr = "npt=" + formatNPT(t0.Sub(start)) + "-"
+		ans.rangeHdr = "npt=" + formatNPT(t0.Sub(v.nptBase)) + "-"
 	}
 	ses.startPlaybackLocked()
 	ses.log.Info("reader playing from the timeline", "from", t0.UTC().Format(time.RFC3339Nano),
-		"behindLive", end.Sub(t0).Round(time.Millisecond))
+		"behind", time.Since(t0).Round(time.Millisecond))
 	return ans, nil
+}
+
+// resolve turns a PLAY's Range into the time and the source to seek in,
+// and the time npt 0 stands for there. A nil source means no seek (live,
+// resume or play on). Errors wrap timeline.ErrOutOfRange.
+func (ses *session) resolve(rng playRange) (time.Time, timeline.Source, time.Time, error) {
+	ses.mu.Lock()
+	v := &ses.vcr
+	ts, recorded, origin, cur := v.ts, v.recorded, v.origin, v.src
+	played := v.cursor != nil || v.paused
+	ses.mu.Unlock()
+	var none time.Time
+	inside := func(src timeline.Source, t time.Time) error {
+		start, end := src.Span()
+		if start.IsZero() || t.Before(start) || t.After(end.Add(time.Second)) {
+			return fmt.Errorf("%w: %s is outside %s – %s", timeline.ErrOutOfRange,
+				t.UTC().Format(time.RFC3339Nano), start.UTC().Format(time.RFC3339), end.UTC().Format(time.RFC3339))
+		}
+		return nil
+	}
+	seekIn := func(src timeline.Source, t, base time.Time) (time.Time, timeline.Source, time.Time, error) {
+		if err := inside(src, t); err != nil {
+			return none, nil, none, err
+		}
+		return t, src, base, nil
+	}
+	if recorded {
+		_, end := cur.Span()
+		switch rng.kind {
+		case rangeNone:
+			if played {
+				return none, nil, none, nil
+			}
+			// A start inside a gap plays from the next recording.
+			t := origin
+			if start, _ := cur.Span(); t.Before(start) {
+				t = start
+			}
+			return seekIn(cur, t, origin)
+		case rangeLive:
+			return none, nil, none, fmt.Errorf("%w: a recording has no live edge", timeline.ErrOutOfRange)
+		case rangeFromStart:
+			return seekIn(cur, origin.Add(rng.npt), origin)
+		case rangeFromEdge:
+			return seekIn(cur, end.Add(-rng.npt), origin)
+		}
+		if err := inside(cur, rng.clock); err == nil {
+			return rng.clock, cur, origin, nil
+		}
+		// Older or newer recordings, if their tracks fit the session's.
+		src, err := ses.recordings(rng.clock)
+		if err != nil {
+			return none, nil, none, err
+		}
+		return seekIn(src, rng.clock, origin)
+	}
+	switch rng.kind {
+	case rangeFromStart, rangeFromEdge:
+		if ts == nil {
+			return none, nil, none, nil
+		}
+		start, end := ts.Span()
+		t := start.Add(rng.npt)
+		if rng.kind == rangeFromEdge {
+			t = end.Add(-rng.npt)
+		}
+		return seekIn(ts, t, start)
+	case rangeClock:
+		var tsErr error
+		if ts != nil {
+			start, _ := ts.Span()
+			if tsErr = inside(ts, rng.clock); tsErr == nil {
+				return rng.clock, ts, start, nil
+			}
+		}
+		src, err := ses.recordings(rng.clock)
+		if err != nil {
+			if tsErr != nil && errors.Is(err, errNoRecordings) {
+				return none, nil, none, tsErr
+			}
+			return none, nil, none, err
+		}
+		return seekIn(src, rng.clock, rng.clock)
+	}
+	return none, nil, none, nil
+}
+
+// errNoRecordings says the server has no recordings to play.
+var errNoRecordings = fmt.Errorf("%w: no recordings", timeline.ErrOutOfRange)
+
+// recordings returns the path's recordings around t, when their tracks fit
+// the medias the session set up.
+func (ses *session) recordings(t time.Time) (timeline.Source, error) {
+	if ses.s.Recordings == nil {
+		return nil, errNoRecordings
+	}
+	ses.mu.Lock()
+	name, medias := ses.path.Name(), ses.vcr.list
+	ses.mu.Unlock()
+	src, err := ses.s.Recordings(name, t)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", timeline.ErrOutOfRange, err)
+	}
+	if !fits(src.Description().Medias, medias) {
+		return nil, fmt.Errorf("%w: the recordings at %s have other tracks than this session",
+			timeline.ErrOutOfRange, t.UTC().Format(time.RFC3339))
+	}
+	return src, nil
+}
+
+// fits reports whether media played from a source with medias have can go
+// to a session set up with want: the same kinds of track with the same
+// codecs, in the same order.
+func fits(have, want []*description.Media) bool {
+	if len(have) != len(want) {
+		return false
+	}
+	for i := range have {
+		if have[i].Type != want[i].Type || len(have[i].Formats) == 0 || len(want[i].Formats) == 0 ||
+			have[i].Formats[0].Codec() != want[i].Formats[0].Codec() {
+			return false
+		}
+	}
+	return true
 }
 
 // positionLocked is the source time playback will continue from.
@@ -257,7 +389,7 @@ func (ses *session) startPlaybackLocked() {
 	ses.vcr.cancel, ses.vcr.done = cancel, done
 	cur, pending, skip, shift, track := ses.vcr.cursor, ses.vcr.pending, ses.vcr.skip, ses.vcr.shift, ses.vcr.track
 	ses.vcr.pending, ses.vcr.skip = nil, nil
-	medias := ses.stream.Desc.Medias
+	medias := ses.vcr.list
 	setup := make([]bool, len(medias))
 	for _, m := range ses.ss.Medias() {
 		if i, ok := ses.vcr.medias[m]; ok {
@@ -365,10 +497,12 @@ func (ses *session) playback(ctx context.Context, cur timeline.Cursor, f *timeli
 			prev = f.Time
 		}
 		m := medias[f.Track]
-		clock := m.Formats[0].ClockRate()
+		clock, pt := m.Formats[0].ClockRate(), m.Formats[0].PayloadType()
 		out := f.Time.Add(shift)
 		for _, p := range f.Packets {
-			ses.writePacket(m, ses.rw.played(track[f.Track], clock, p, out), out)
+			pkt := ses.rw.played(track[f.Track], clock, p, out)
+			pkt.PayloadType = pt // recordings number their formats their own way
+			ses.writePacket(m, pkt, out)
 		}
 		ses.mu.Lock()
 		ses.vcr.lastSent[f.Track] = f.Time
