@@ -100,3 +100,26 @@ func BenchmarkTimeshiftSeek(b *testing.B) {
 	}
 	b.ReportMetric(float64(total.Microseconds())/1000/float64(b.N), "ms-to-first-packet")
 }
+
+// BenchmarkRecordingsSeek measures seek-to-first-frame in recordings on
+// disk: from PLAY with a clock Range older than the timeshift window to the
+// first packet. Each op is one seek on a paused session.
+func BenchmarkRecordingsSeek(b *testing.B) {
+	env, st := recEnv(b)
+	first := waitRecorded(b, st, "ts", 5*time.Second)
+	r := startReader(b, env.url("ts"), gortsplib.ProtocolTCP)
+	r.waitCount(b, 10)
+	target := first.Add(1500 * time.Millisecond).Truncate(time.Second).Add(time.Second)
+	var total time.Duration
+	for b.Loop() {
+		_, err := r.c.Pause()
+		require.NoError(b, err)
+		n := r.count()
+		sent := time.Now()
+		_, err = r.c.Play(&headers.Range{Value: &headers.RangeUTC{Start: target}})
+		require.NoError(b, err)
+		r.waitCount(b, n+1)
+		total += r.packets()[n].at.Sub(sent)
+	}
+	b.ReportMetric(float64(total.Microseconds())/1000/float64(b.N), "ms-to-first-packet")
+}

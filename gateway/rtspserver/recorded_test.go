@@ -16,7 +16,7 @@ import (
 
 // recEnv serves "ts", a synthetic camera with a 2 s timeshift window that
 // is also recorded to disk in 2 s segments.
-func recEnv(t *testing.T) (*testEnv, *record.Store) {
+func recEnv(t testing.TB) (*testEnv, *record.Store) {
 	t.Helper()
 	env := newEnv(t, envConfig{
 		paths:     map[string]hub.PathConf{"ts": {HasSource: true, Extra: &synthConf{gop: vcrGOP, fps: vcrFPS}}},
@@ -32,7 +32,7 @@ func recEnv(t *testing.T) (*testEnv, *record.Store) {
 
 // waitRecorded waits until the path's recordings span at least d, following
 // the recorder's output with a cursor from its first keyframe.
-func waitRecorded(t *testing.T, st *record.Store, path string, d time.Duration) time.Time {
+func waitRecorded(t testing.TB, st *record.Store, path string, d time.Duration) time.Time {
 	t.Helper()
 	ctx := testCtx(t, testTimeout)
 	for {
@@ -50,7 +50,7 @@ func waitRecorded(t *testing.T, st *record.Store, path string, d time.Duration) 
 
 // recordedKeyframe is the frame number of the keyframe a seek to target
 // lands on in the recordings.
-func recordedKeyframe(t *testing.T, st *record.Store, path string, target time.Time) int {
+func recordedKeyframe(t testing.TB, st *record.Store, path string, target time.Time) int {
 	t.Helper()
 	src, err := st.SourceAt(path, target)
 	require.NoError(t, err)
