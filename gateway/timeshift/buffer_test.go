@@ -138,6 +138,13 @@ func (e *env) publish(t *testing.T, s []byte) *camera {
 	pub, err := p.Publish(desc)
 	require.NoError(t, err)
 	t.Cleanup(pub.Close)
+	// The keeper reads the stream before the camera writes: what it
+	// missed it could only get from the hub's short history.
+	deadline := time.Now().Add(10 * time.Second)
+	for pub.Stream().ReaderCount() == 0 {
+		require.True(t, time.Now().Before(deadline), "the keeper never attached")
+		<-time.After(time.Millisecond) // the hub offers no event for a new reader
+	}
 	return &camera{pub: pub, desc: desc, epoch: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC), size: 3000}
 }
 
