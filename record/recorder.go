@@ -167,6 +167,7 @@ func (r *recorder) record(ctx context.Context, st *hub.Stream, ticker *time.Tick
 	first := true
 	rd, err := st.AddReader(hub.ReaderConfig{
 		Name:      "recorder",
+		Internal:  true,
 		QueueSize: 4096,
 		Start:     hub.StartLatestGOP,
 		Want:      func(t *hub.Track) bool { return byTrack[t.Index] != nil },

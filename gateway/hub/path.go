@@ -251,7 +251,7 @@ func (p *Path) unpublish(pub *Publisher) {
 	st := p.stream
 	st.goOffline()
 	var closeNow *Stream
-	if p.closed || p.conf.OutageGrace <= 0 || st.ReaderCount() == 0 {
+	if p.closed || p.conf.OutageGrace <= 0 || st.Attached() == 0 {
 		closeNow = st
 		p.clearStreamLocked()
 	} else {

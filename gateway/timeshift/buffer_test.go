@@ -141,7 +141,7 @@ func (e *env) publish(t *testing.T, s []byte) *camera {
 	// The keeper reads the stream before the camera writes: what it
 	// missed it could only get from the hub's short history.
 	deadline := time.Now().Add(10 * time.Second)
-	for pub.Stream().ReaderCount() == 0 {
+	for pub.Stream().Attached() == 0 {
 		require.True(t, time.Now().Before(deadline), "the keeper never attached")
 		<-time.After(time.Millisecond) // the hub offers no event for a new reader
 	}

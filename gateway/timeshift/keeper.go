@@ -167,6 +167,7 @@ func (r *run) feed(ctx context.Context, p *hub.Path, log *slog.Logger) {
 		a := newAssembler(r.buf, st)
 		rd, err := st.AddReader(hub.ReaderConfig{
 			Name:      "timeshift",
+			Internal:  true,
 			QueueSize: 8192,
 			Start:     hub.StartHistory,
 			OnUnit: func(u *hub.Unit, _ bool) error {
