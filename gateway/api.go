@@ -132,6 +132,13 @@ func (g *Gateway) pathStatus(pc *PathConfig, rtsp map[string]rtspPathStats) web.
 			}
 		}
 	}
+	if b := g.timeshiftBuffer(pc.Name); b != nil {
+		ts := &web.TimeshiftStatus{Window: b.Window.Seconds(), Bytes: b.Bytes()}
+		if start, end := b.Span(); !start.IsZero() {
+			ts.Start, ts.End = timePtr(start), timePtr(end)
+		}
+		out.Timeshift = ts
+	}
 	if pc.Source == SourcePublisher && st != nil && out.Source.Publisher == "" {
 		out.Source.Publisher = "rtsp"
 	}

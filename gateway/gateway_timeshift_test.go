@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/streamgate/streamgate/gateway"
+	"github.com/streamgate/streamgate/web"
 )
 
 // frames lists the frame numbers of the pictures in video, once each.
@@ -57,6 +58,12 @@ func TestTimeshiftOverPull(t *testing.T) {
 
 	r = mustReader(t, g.url("cam"), gortsplib.ProtocolTCP)
 	r.waitPackets(t, ctx, 100) // a few seconds in the buffer
+	ps := getJSON[web.PathStatus](newAPIClient(t, g), "/api/v1/paths/cam")
+	require.NotNil(t, ps.Timeshift, "the API shows the buffer")
+	assert.Equal(t, 30.0, ps.Timeshift.Window)
+	assert.Positive(t, ps.Timeshift.Bytes)
+	require.NotNil(t, ps.Timeshift.Start)
+	assert.True(t, ps.Timeshift.End.After(*ps.Timeshift.Start))
 	_, err = r.c.Pause()
 	require.NoError(t, err)
 	<-time.After(time.Second) // the scenario: a one-second pause

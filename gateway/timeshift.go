@@ -16,6 +16,14 @@ func timeshiftPaths(conf *Config) map[string]timeshift.Settings {
 	return m
 }
 
+// timeshiftBuffer is a path's buffer, or nil, for status.
+func (g *Gateway) timeshiftBuffer(path string) *timeshift.Buffer {
+	if g.timeshift == nil {
+		return nil
+	}
+	return g.timeshift.Buffer(path)
+}
+
 // timeshiftSource is the RTSP server's view of the buffers.
 func (g *Gateway) timeshiftSource(path string) timeline.Source {
 	if g.timeshift == nil {

@@ -106,6 +106,20 @@ type PathStatus struct {
 	HLS *HLSStatus `json:"hls,omitempty"`
 	// WebRTC is the WebRTC side of the path; nil when WebRTC is off.
 	WebRTC *WebRTCStatus `json:"webrtc,omitempty"`
+	// Timeshift is the path's timeshift buffer; nil when the path has none.
+	Timeshift *TimeshiftStatus `json:"timeshift,omitempty"`
+}
+
+// TimeshiftStatus describes what a path's timeshift buffer holds: the
+// range RTSP clients can seek into and the memory it takes.
+type TimeshiftStatus struct {
+	// Window is the configured window in seconds.
+	Window float64 `json:"window"`
+	// Start and End bound what can be played now; nil while empty.
+	Start *time.Time `json:"start,omitempty"`
+	End   *time.Time `json:"end,omitempty"`
+	// Bytes is the media the buffer holds.
+	Bytes int64 `json:"bytes"`
 }
 
 // ReadersByProtocol counts a path's readers by protocol: RTSP sessions,

@@ -179,8 +179,9 @@ func testAPIPaths() *fakeAPI {
 				{Index: 1, Kind: "audio", Codec: "AAC",
 					HLS: &TrackOutput{Carried: true}, WebRTC: &TrackOutput{Reason: "AAC is not playable over WebRTC"}},
 			},
-			HLS:    &HLSStatus{Running: true, Variant: "lowLatency"},
-			WebRTC: &WebRTCStatus{Viewers: 1, Warnings: []string{"the video has B-frames"}},
+			HLS:       &HLSStatus{Running: true, Variant: "lowLatency"},
+			WebRTC:    &WebRTCStatus{Viewers: 1, Warnings: []string{"the video has B-frames"}},
+			Timeshift: &TimeshiftStatus{Window: 600, Start: &since, End: &retry, Bytes: 1 << 20},
 		},
 		{
 			Name: "site/door", State: "ready",
