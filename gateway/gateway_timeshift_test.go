@@ -64,6 +64,8 @@ func TestTimeshiftOverPull(t *testing.T) {
 	assert.Positive(t, ps.Timeshift.Bytes)
 	require.NotNil(t, ps.Timeshift.Start)
 	assert.True(t, ps.Timeshift.End.After(*ps.Timeshift.Start))
+	newAPIClient(t, g).waitMetric("the buffer's memory is a metric", "streamgate_timeshift_bytes",
+		func(v float64, ok bool) bool { return ok && v > 0 }, "path", "cam")
 	_, err = r.c.Pause()
 	require.NoError(t, err)
 	<-time.After(time.Second) // the scenario: a one-second pause
