@@ -47,11 +47,15 @@ type testEnv struct {
 	dir   string
 }
 
-func newTestEnv(t testing.TB) *testEnv {
+func newTestEnv(t testing.TB) *testEnv { return newTestEnvGrace(t, 0) }
+
+// newTestEnvGrace is newTestEnv with readers kept for grace across a
+// source outage.
+func newTestEnvGrace(t testing.TB, grace time.Duration) *testEnv {
 	t.Helper()
 	h := &hub.Hub{
 		Resolve: func(name string) (hub.PathConf, bool) {
-			return hub.PathConf{AcceptPublishers: true}, true
+			return hub.PathConf{AcceptPublishers: true, OutageGrace: grace}, true
 		},
 		Logger: discardLogger(),
 	}

@@ -9,6 +9,7 @@
 package record
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -212,10 +213,7 @@ func (s *Store) Apply(paths map[string]Settings) error {
 			errs = append(errs, fmt.Errorf("record %s: %w", n, err))
 		}
 	}
-	if len(errs) > 0 {
-		return fmt.Errorf("%v", errs)
-	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // Recording lists the paths being recorded, sorted.
