@@ -52,4 +52,13 @@ func TestShortOutage(t *testing.T) {
 		}
 	}
 	assert.Equal(t, append(seq(0, a.vi), seq(0, b.vi)...), video, "every frame of both sessions once")
+
+	// A seek into the gap starts after it.
+	c2, at, err := tl.Seek(back.Add(-time.Second))
+	require.NoError(t, err)
+	defer c2.Close()
+	assert.Equal(t, back, at.Truncate(time.Microsecond))
+	frames := play(t, c2, 1)
+	require.Len(t, frames, 1)
+	assert.Equal(t, 0, frames[0].index, "the returning source's first frame")
 }

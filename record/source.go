@@ -165,6 +165,9 @@ func (src *source) Seek(t time.Time) (timeline.Cursor, time.Time, error) {
 	if i < 0 {
 		i = 0
 	}
+	if i+1 < len(segs) && !t.Before(segs[i].end) {
+		i++ // in a gap: the recording after it
+	}
 	for ; i < len(segs); i++ {
 		frags, _, err := src.x.fragmentsOf(segs[i].name)
 		if err != nil {
