@@ -173,3 +173,32 @@ func TestIndexRebuild(t *testing.T) {
 	}
 	assert.Equal(t, want, video)
 }
+
+// TestJournalCompaction: a recorder that runs for months rewrites its
+// journal when the appended lines outgrow its segments.
+func TestJournalCompaction(t *testing.T) {
+	dir := t.TempDir()
+	x := &pathIndex{name: "cam", dir: dir, logger: discardLogger()}
+	require.NoError(t, x.load())
+	require.NoError(t, x.openJournal())
+	defer x.closeJournal()
+	lay := &layout{init: []byte("init"), key: -1}
+	for i := range 3 {
+		name := segmentName(testBase.Add(time.Duration(i) * time.Minute))
+		x.segmentOpened(name, testBase.Add(time.Duration(i)*time.Minute), lay)
+		x.fragmentWritten(name, fragInfo{start: testBase.Add(time.Duration(i) * time.Minute), end: testBase.Add(time.Duration(i+1) * time.Minute)}, 100)
+		x.segmentClosed(name, 100)
+	}
+	for range journalSlack + 1 {
+		x.appendJournal(journalEntry{File: "gone.mp4", Deleted: true})
+	}
+	b, err := os.ReadFile(filepath.Join(dir, journalName))
+	require.NoError(t, err)
+	assert.Less(t, strings.Count(string(b), "\n"), 100, "rewritten")
+	j := readJournal(filepath.Join(dir, journalName))
+	assert.Len(t, j, 3, "one entry per segment")
+	x.appendJournal(journalEntry{File: "later.mp4", Deleted: true})
+	b2, err := os.ReadFile(filepath.Join(dir, journalName))
+	require.NoError(t, err)
+	assert.Greater(t, len(b2), len(b), "appends go on after the rewrite")
+}
