@@ -104,9 +104,9 @@ func TestRecordingPlaysInBrowser(t *testing.T) {
 		chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(20*time.Second)))
 	require.NoError(t, err, "the Recordings section never listed a span")
 	_, err = chromedp.Run(ctx, chromedp.Poll[bool](`(() => { const v = document.getElementById('recording-video');
-		return v.videoWidth > 0 && v.currentTime > 1.5; })()`,
+		return v.videoWidth > 0 && v.currentTime > 2.5; })()`,
 		chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(30*time.Second)))
-	require.NoError(t, err, "the recording never played 1.5 s")
+	require.NoError(t, err, "the recording never played 2.5 s (into its second segment file)")
 	vod, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(() => { const h = window.streamgateRecordings.hls;
 		const d = h && h.levels[0] && h.levels[0].details; return d ? d.type + ' live=' + d.live : 'none'; })()`))
 	require.NoError(t, err)

@@ -335,7 +335,8 @@ func (m *muxer) flush() error {
 			fi.end = end
 		}
 		if i == m.key {
-			fi.keyTime = start
+			// The keyframe's presentation time, as frames are timed.
+			fi.keyTime = ticksToTime(uint64(int64(t.fragBase)+int64(t.frag[0].PTSOffset)), t.timescale)
 			if m.keyVideo {
 				fi.key = !t.frag[0].IsNonSyncSample
 			}
