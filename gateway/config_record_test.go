@@ -85,9 +85,9 @@ paths:
     source: rtsp://origin/cams/{name}
     record: true
 `
-	cfg, err := ParseConfig("streamgate.yml", []byte(yaml), []string{"STREAMGATE_PATHS_CAM3_RECORDMAXBYTES=500MB"})
+	cfg, err := ParseConfig("streamgate.yml", []byte(yaml), []string{"STREAMGATE_PATHS_CAM3_RECORDMAXBYTES=500MB", "STREAMGATE_RECORDINGS_DIRECTORY=/srv/rec"})
 	require.NoError(t, err)
-	assert.Equal(t, "/var/lib/streamgate", cfg.Recordings.Directory)
+	assert.Equal(t, "/srv/rec", cfg.Recordings.Directory, "the environment overrides the file")
 	assert.Equal(t, int64(500e6), cfg.Paths["cam3"].MaxBytes())
 	assert.Equal(t, map[string]record.Settings{
 		"cam1": {SegmentDuration: 10 * time.Minute, PartDuration: time.Second, DeleteAfter: 72 * time.Hour, MaxBytes: 20 << 30},
