@@ -8,6 +8,7 @@ import (
 
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4/seekablebuffer"
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/mp4/codecs"
 )
 
 // FuzzParseSegmentName: file names from requests and directories either
@@ -58,7 +59,7 @@ func FuzzParseRange(f *testing.F) {
 // every fragment's samples never panics and stays inside the data.
 func FuzzScanSegment(f *testing.F) {
 	var buf seekablebuffer.Buffer
-	init := fmp4.Init{Tracks: []*fmp4.InitTrack{{ID: 1, TimeScale: 90000, Codec: &fmp4.CodecH264{
+	init := fmp4.Init{Tracks: []*fmp4.InitTrack{{ID: 1, TimeScale: 90000, Codec: &codecs.H264{
 		SPS: []byte{0x67, 0x42, 0xc0, 0x1f, 0xd9, 0x00, 0xf0, 0x11, 0x7e, 0xf0, 0x11, 0x00, 0x00, 0x03, 0x00, 0x01, 0x00, 0x00, 0x03, 0x00, 0x32, 0x0f, 0x18, 0x31, 0x92},
 		PPS: []byte{0x68, 0xce, 0x3c, 0x80},
 	}}}}

@@ -163,7 +163,6 @@ type openSegment struct {
 	start time.Time
 	size  int64
 	seq   uint32
-	lay   *layout
 }
 
 // errNoTracks says a stream has nothing the recorder can write.
@@ -413,7 +412,7 @@ func (m *muxer) openSegment(start time.Time, au [][]byte) error {
 		os.Remove(f.Name())
 		return fmt.Errorf("write %s: %w", f.Name(), err)
 	}
-	m.seg = &openSegment{f: f, name: name, start: start, size: int64(len(lay.init)), lay: lay}
+	m.seg = &openSegment{f: f, name: name, start: start, size: int64(len(lay.init))}
 	m.idx.segmentOpened(name, start, lay)
 	return nil
 }
