@@ -201,8 +201,8 @@ func (src *source) Seek(t time.Time) (timeline.Cursor, time.Time, error) {
 // from in that fragment are skipped.
 func (src *source) cursorAt(name string, k int, from time.Time) (*cursor, error) {
 	c := &cursor{src: src, skipBefore: from, encs: make([]trackEncoder, len(src.lay.tracks))}
-	for i, t := range src.lay.tracks {
-		enc, err := newTrackEncoder(src.desc.Medias[i].Formats[0], t.timescale)
+	for i := range src.lay.tracks {
+		enc, err := newTrackEncoder(src.desc.Medias[i].Formats[0])
 		if err != nil {
 			return nil, fmt.Errorf("path %s: %w", src.x.name, err)
 		}
@@ -440,65 +440,26 @@ type trackEncoder struct {
 	encode func(sample []byte, ticks uint64) ([]*rtp.Packet, error)
 }
 
-func newTrackEncoder(f format.Format, timescale uint32) (trackEncoder, error) {
-	stamp := func(pkts []*rtp.Packet, ticks uint64) []*rtp.Packet {
-		for _, p := range pkts {
-			p.Timestamp = uint32(ticks)
-		}
-		return pkts
-	}
-	nalus := func(sample []byte) [][]byte {
-		var au h264.AVCC
-		if au.Unmarshal(sample) != nil {
-			return nil
-		}
-		out := au[:0]
-		for _, n := range au {
-			if len(n) > 0 {
-				out = append(out, n)
-			}
-		}
-		return out
-	}
+// auEncoder is an RTP packetiser of access units (H.264, H.265, AAC).
+type auEncoder interface {
+	Encode(au [][]byte) ([]*rtp.Packet, error)
+}
+
+func newTrackEncoder(f format.Format) (trackEncoder, error) {
+	// unit turns a sample into what the packetiser takes: the NAL units of
+	// an AVCC/HVCC sample, or one audio frame.
+	unit := func(sample []byte) [][]byte { return [][]byte{sample} }
+	var enc auEncoder
+	var err error
 	switch f := f.(type) {
 	case *format.H264:
-		e, err := f.CreateEncoder()
-		if err != nil {
-			return trackEncoder{}, err
-		}
-		return trackEncoder{func(s []byte, ticks uint64) ([]*rtp.Packet, error) {
-			au := nalus(s)
-			if len(au) == 0 {
-				return nil, nil
-			}
-			pkts, err := e.Encode(au)
-			return stamp(pkts, ticks), err
-		}}, nil
+		enc, err = f.CreateEncoder()
+		unit = nalus
 	case *format.H265:
-		e, err := f.CreateEncoder()
-		if err != nil {
-			return trackEncoder{}, err
-		}
-		return trackEncoder{func(s []byte, ticks uint64) ([]*rtp.Packet, error) {
-			au := nalus(s)
-			if len(au) == 0 {
-				return nil, nil
-			}
-			pkts, err := e.Encode(au)
-			return stamp(pkts, ticks), err
-		}}, nil
+		enc, err = f.CreateEncoder()
+		unit = nalus
 	case *format.MPEG4Audio:
-		e, err := f.CreateEncoder()
-		if err != nil {
-			return trackEncoder{}, err
-		}
-		return trackEncoder{func(s []byte, ticks uint64) ([]*rtp.Packet, error) {
-			if len(s) == 0 {
-				return nil, nil
-			}
-			pkts, err := e.Encode([][]byte{s})
-			return stamp(pkts, ticks), err
-		}}, nil
+		enc, err = f.CreateEncoder()
 	case *format.Opus:
 		e, err := f.CreateEncoder()
 		if err != nil {
@@ -512,8 +473,39 @@ func newTrackEncoder(f format.Format, timescale uint32) (trackEncoder, error) {
 			if err != nil {
 				return nil, err
 			}
-			return stamp([]*rtp.Packet{p}, ticks), nil
+			p.Timestamp = uint32(ticks)
+			return []*rtp.Packet{p}, nil
 		}}, nil
+	default:
+		return trackEncoder{}, fmt.Errorf("no packetiser for %T", f)
 	}
-	return trackEncoder{}, fmt.Errorf("no packetiser for %T", f)
+	if err != nil {
+		return trackEncoder{}, err
+	}
+	return trackEncoder{func(s []byte, ticks uint64) ([]*rtp.Packet, error) {
+		au := unit(s)
+		if len(au) == 0 || len(au[0]) == 0 {
+			return nil, nil // the packetisers panic on empty input
+		}
+		pkts, err := enc.Encode(au)
+		for _, p := range pkts {
+			p.Timestamp = uint32(ticks)
+		}
+		return pkts, err
+	}}, nil
+}
+
+// nalus splits an AVCC/HVCC sample into its non-empty NAL units.
+func nalus(sample []byte) [][]byte {
+	var au h264.AVCC
+	if au.Unmarshal(sample) != nil {
+		return nil
+	}
+	out := au[:0]
+	for _, n := range au {
+		if len(n) > 0 {
+			out = append(out, n)
+		}
+	}
+	return out
 }
