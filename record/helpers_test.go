@@ -285,3 +285,19 @@ func play(t testing.TB, c timeline.Cursor, limit int) []playedFrame {
 	}
 	return out
 }
+
+// playVideo seeks tl to at, plays to the end and returns the frame
+// indices of the video track.
+func playVideo(t testing.TB, tl timeline.Source, at time.Time) []int {
+	t.Helper()
+	c, _, err := tl.Seek(at)
+	require.NoError(t, err)
+	defer c.Close()
+	var video []int
+	for _, f := range play(t, c, 100000) {
+		if f.track == 0 {
+			video = append(video, f.index)
+		}
+	}
+	return video
+}

@@ -42,15 +42,7 @@ func TestShortOutage(t *testing.T) {
 
 	tl, err := e.store.Source("cam")
 	require.NoError(t, err)
-	c, _, err := tl.Seek(testBase)
-	require.NoError(t, err)
-	defer c.Close()
-	var video []int
-	for _, f := range play(t, c, 10000) {
-		if f.track == 0 {
-			video = append(video, f.index)
-		}
-	}
+	video := playVideo(t, tl, testBase)
 	assert.Equal(t, append(seq(0, a.vi), seq(0, b.vi)...), video, "every frame of both sessions once")
 
 	// A seek into the gap starts after it.

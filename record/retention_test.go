@@ -158,20 +158,8 @@ func TestIndexRebuild(t *testing.T) {
 
 	tl, err := s2.Source("cam")
 	require.NoError(t, err)
-	c, _, err := tl.Seek(testBase)
-	require.NoError(t, err)
-	defer c.Close()
-	var video []int
-	for _, f := range play(t, c, 10000) {
-		if f.track == 0 {
-			video = append(video, f.index)
-		}
-	}
-	want := make([]int, src.vi)
-	for i := range want {
-		want[i] = i
-	}
-	assert.Equal(t, want, video)
+	video := playVideo(t, tl, testBase)
+	assert.Equal(t, seq(0, src.vi), video)
 }
 
 // TestJournalCompaction: a recorder that runs for months rewrites its
