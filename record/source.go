@@ -42,10 +42,21 @@ type source struct {
 }
 
 // Source returns the recordings of path as a timeline.Source. Its
-// description is built from the tracks of the newest segment; a cursor
-// that reaches a segment with other tracks or codecs fails with
-// ErrFormatChanged (SourceAt serves older recordings with their own
-// description). It returns ErrNotFound when the path has no recording.
+// description is built from the tracks of the newest segment: one media
+// per track, video first, each with one format (H264, H265, MPEG4Audio or
+// Opus; payload types 96 for video, 97 for audio). A cursor that reaches a
+// segment with other tracks or codecs fails with ErrFormatChanged
+// (SourceAt serves older recordings with their own description); a change
+// of video parameter sets alone is fine, they travel in band.
+//
+// Seek lands on the newest keyframe at or before t, or on the first
+// keyframe after a gap when t falls between recordings. Cursors return
+// the frames of all tracks in time order across segments, each frame's
+// packets made by the format's packetiser (RTP timestamps are the
+// wall-clock time in the track's clock, modulo 2^32; sequence numbers and
+// SSRC are the packetiser's), and io.EOF after the last fragment written
+// so far: a segment being recorded plays up to its newest fragment. It
+// returns ErrNotFound when the path has no recording.
 func (s *Store) Source(path string) (timeline.Source, error) {
 	return s.sourceNear(path, time.Time{})
 }
