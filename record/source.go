@@ -51,7 +51,9 @@ type source struct {
 //
 // Seek lands on the newest keyframe at or before t, or on the first
 // keyframe after a gap when t falls between recordings. Cursors return
-// the frames of all tracks in time order across segments, each frame's
+// the frames of all tracks in time order across segments (decode order:
+// with B-frames, video frames come as they are decoded while Frame.Time
+// is each one's presentation time), each frame's
 // packets made by the format's packetiser (RTP timestamps are the
 // wall-clock time in the track's clock, modulo 2^32; sequence numbers and
 // SSRC are the packetiser's), and io.EOF after the last fragment written
@@ -229,7 +231,7 @@ func (src *source) cursorAt(name string, k int, from time.Time) (*cursor, error)
 // cursor walks recordings fragment by fragment (timeline.Cursor). It keeps
 // the frames of the fragments read so far that may still be followed by
 // earlier ones (tracks of one fragment overlap the next a little) and
-// hands them out in time order.
+// hands them out in decode-time order.
 type cursor struct {
 	src        *source
 	encs       []trackEncoder
@@ -241,7 +243,7 @@ type cursor struct {
 	frags []fragInfo
 	next  int // index of the next fragment to read
 
-	buf    []*timeline.Frame
+	buf    []queued
 	done   bool
 	closed bool
 }
@@ -285,9 +287,9 @@ func (c *cursor) Next(ctx context.Context) (*timeline.Frame, error) {
 			if err != nil {
 				return nil, err
 			}
-			if !more || !c.buf[0].Time.After(bound) {
-				fr := c.buf[0]
-				c.buf[0] = nil
+			if !more || !c.buf[0].dts.After(bound) {
+				fr := c.buf[0].frame
+				c.buf[0] = queued{}
 				c.buf = c.buf[1:]
 				return fr, nil
 			}
@@ -387,12 +389,20 @@ func (c *cursor) advance() (bool, error) {
 		return false, fmt.Errorf("path %s: segment %s at %d: %w", c.src.x.name, c.seg, fi.off, err)
 	}
 	c.buf = append(c.buf, frames...)
-	sort.SliceStable(c.buf, func(i, j int) bool { return c.buf[i].Time.Before(c.buf[j].Time) })
+	sort.SliceStable(c.buf, func(i, j int) bool { return c.buf[i].dts.Before(c.buf[j].dts) })
 	return true, nil
 }
 
+// queued is a frame read ahead, with its decode time: frames go out in
+// decode order (a track with B-frames must be sent as it is decoded),
+// while Frame.Time is the presentation time.
+type queued struct {
+	frame *timeline.Frame
+	dts   time.Time
+}
+
 // readFragment reads one fragment and turns its samples into frames.
-func (c *cursor) readFragment(fi fragInfo) ([]*timeline.Frame, error) {
+func (c *cursor) readFragment(fi fragInfo) ([]queued, error) {
 	data := make([]byte, fi.size)
 	if _, err := c.f.ReadAt(data, fi.off); err != nil {
 		return nil, err
@@ -405,7 +415,7 @@ func (c *cursor) readFragment(fi fragInfo) ([]*timeline.Frame, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out []*timeline.Frame
+	var out []queued
 	for _, t := range tracks {
 		ti := c.lay.trackIndex(t.id)
 		if ti < 0 {
@@ -414,7 +424,8 @@ func (c *cursor) readFragment(fi fragInfo) ([]*timeline.Frame, error) {
 		ts := c.lay.tracks[ti].timescale
 		dts := t.base
 		for _, s := range t.samples {
-			at := uint64(int64(dts) + int64(s.cto))
+			decode := ticksToTime(dts, ts)
+			at := uint64(max(int64(dts)+int64(s.cto), 0))
 			dts += uint64(s.dur)
 			if s.offset < 0 || s.offset+int64(s.size) > int64(len(data)) {
 				return nil, fmt.Errorf("%w: sample outside the fragment", errBox)
@@ -427,7 +438,7 @@ func (c *cursor) readFragment(fi fragInfo) ([]*timeline.Frame, error) {
 			if err != nil || len(pkts) == 0 {
 				continue // a sample the packetiser refuses is left out
 			}
-			out = append(out, &timeline.Frame{Track: ti, Time: when, Random: s.sync, Packets: pkts})
+			out = append(out, queued{&timeline.Frame{Track: ti, Time: when, Random: s.sync, Packets: pkts}, decode})
 		}
 	}
 	c.skipBefore = time.Time{}
