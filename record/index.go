@@ -125,7 +125,9 @@ func (x *pathIndex) doLoad() error {
 	}
 	sort.Slice(segs, func(i, j int) bool { return segs[i].start.Before(segs[j].start) })
 	if err := writeJournal(x.dir, segs); err != nil {
-		return fmt.Errorf("path %s: %w", x.name, err)
+		// A read-only directory (an archive) still plays; the next load
+		// scans what the journal cannot vouch for again.
+		x.logger.Warn("cannot rewrite the recordings index", "dir", x.dir, "error", err)
 	}
 	x.mu.Lock()
 	x.segs = segs
