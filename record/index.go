@@ -110,11 +110,15 @@ func (x *pathIndex) doLoad() error {
 			continue
 		}
 		seg, err := recoverSegment(file, info.Size())
-		if err != nil {
+		switch {
+		case errors.Is(err, errUnplayable):
 			x.logger.Warn("removing a segment without a playable fragment", "file", file, "error", err)
 			if rerr := os.Remove(file); rerr != nil {
 				x.logger.Warn("cannot remove the segment", "file", file, "error", rerr)
 			}
+			continue
+		case err != nil:
+			x.logger.Warn("cannot recover a segment: leaving it out", "file", file, "error", err)
 			continue
 		}
 		if seg.size < info.Size() {
@@ -140,25 +144,29 @@ func (x *pathIndex) doLoad() error {
 	return nil
 }
 
+// errUnplayable says a segment file holds no whole fragment.
+var errUnplayable = errors.New("no whole fragment")
+
 // recoverSegment scans a segment file the journal cannot vouch for and
-// truncates it to its whole fragments.
+// cuts it to its whole fragments (keeping it as is where it cannot be
+// written). errUnplayable means it has nothing to play.
 func recoverSegment(file string, size int64) (*segment, error) {
-	f, err := os.OpenFile(file, os.O_RDWR, 0)
+	f, err := os.Open(file)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
 	lay, err := readLayout(f, size)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", errUnplayable, err)
 	}
 	frags, valid := scanFragments(f, size, lay)
 	if len(frags) == 0 {
-		return nil, errors.New("no whole fragment")
+		return nil, errUnplayable
 	}
 	if valid < size {
-		if err := f.Truncate(valid); err != nil {
-			return nil, fmt.Errorf("truncate: %w", err)
+		if err := os.Truncate(file, valid); err != nil {
+			return nil, fmt.Errorf("cut the torn fragment: %w", err)
 		}
 	}
 	seg := &segment{start: frags[0].start, size: valid, lay: lay, frags: frags, fragsLoaded: true}
