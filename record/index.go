@@ -117,11 +117,13 @@ func (x *pathIndex) doLoad() error {
 				x.logger.Warn("cannot remove the segment", "file", file, "error", rerr)
 			}
 			continue
+		case errors.Is(err, errNotCut):
+			x.logger.Warn("segment kept with a torn end", "file", file, "error", err)
 		case err != nil:
 			x.logger.Warn("cannot recover a segment: leaving it out", "file", file, "error", err)
 			continue
 		}
-		if seg.size < info.Size() {
+		if seg.size < info.Size() && err == nil {
 			x.logger.Warn("cut a torn fragment off a segment", "file", file, "from", info.Size(), "to", seg.size)
 		}
 		seg.name = e.Name()
@@ -147,6 +149,9 @@ func (x *pathIndex) doLoad() error {
 // errUnplayable says a segment file holds no whole fragment.
 var errUnplayable = errors.New("no whole fragment")
 
+// errNotCut says the torn end of a segment file could not be cut off.
+var errNotCut = errors.New("cannot cut the torn fragment")
+
 // recoverSegment scans a segment file the journal cannot vouch for and
 // cuts it to its whole fragments (keeping it as is where it cannot be
 // written). errUnplayable means it has nothing to play.
@@ -164,15 +169,16 @@ func recoverSegment(file string, size int64) (*segment, error) {
 	if len(frags) == 0 {
 		return nil, errUnplayable
 	}
-	if valid < size {
-		if err := os.Truncate(file, valid); err != nil {
-			return nil, fmt.Errorf("cut the torn fragment: %w", err)
-		}
-	}
 	seg := &segment{start: frags[0].start, size: valid, lay: lay, frags: frags, fragsLoaded: true}
 	for _, fi := range frags {
 		if fi.end.After(seg.end) {
 			seg.end = fi.end
+		}
+	}
+	if valid < size {
+		if err := os.Truncate(file, valid); err != nil {
+			// Still playable: every range served stays within valid.
+			return seg, fmt.Errorf("%w: %w", errNotCut, err)
 		}
 	}
 	return seg, nil
