@@ -94,6 +94,11 @@ paths:
 		"cam2": {SegmentDuration: time.Minute, PartDuration: 500 * time.Millisecond},
 	}, recordSettings(cfg), "exact paths with record: true; patterns are not recorded")
 
+	plain, err := ParseConfig("streamgate.yml", []byte("pathDefaults:\n  recordMaxBytes: 1000000\npaths:\n  a: {source: demo, recordMaxBytes: 0}\n  b: {source: demo}\n"), nil)
+	require.NoError(t, err, "a bare integer is a byte count")
+	assert.Equal(t, int64(0), plain.Paths["a"].MaxBytes())
+	assert.Equal(t, int64(1e6), plain.Paths["b"].MaxBytes())
+
 	def := DefaultConfig()
 	assert.Equal(t, "./recordings", def.Recordings.Directory)
 	assert.Empty(t, recordSettings(def), "recording is off by default")
