@@ -85,14 +85,19 @@ paths:
     source: rtsp://origin/cams/{name}
     record: true
 `
-	cfg, err := ParseConfig("streamgate.yml", []byte(yaml), []string{"STREAMGATE_PATHS_CAM3_RECORDMAXBYTES=500MB"})
+	cfg, err := ParseConfig("streamgate.yml", []byte(yaml), []string{"STREAMGATE_PATHS_CAM3_RECORDMAXBYTES=500MB", "STREAMGATE_RECORDINGS_DIRECTORY=/srv/rec"})
 	require.NoError(t, err)
-	assert.Equal(t, "/var/lib/streamgate", cfg.Recordings.Directory)
+	assert.Equal(t, "/srv/rec", cfg.Recordings.Directory, "the environment overrides the file")
 	assert.Equal(t, int64(500e6), cfg.Paths["cam3"].MaxBytes())
 	assert.Equal(t, map[string]record.Settings{
 		"cam1": {SegmentDuration: 10 * time.Minute, PartDuration: time.Second, DeleteAfter: 72 * time.Hour, MaxBytes: 20 << 30},
 		"cam2": {SegmentDuration: time.Minute, PartDuration: 500 * time.Millisecond},
 	}, recordSettings(cfg), "exact paths with record: true; patterns are not recorded")
+
+	plain, err := ParseConfig("streamgate.yml", []byte("pathDefaults:\n  recordMaxBytes: 1000000\npaths:\n  a: {source: demo, recordMaxBytes: 0}\n  b: {source: demo}\n"), nil)
+	require.NoError(t, err, "a bare integer is a byte count")
+	assert.Equal(t, int64(0), plain.Paths["a"].MaxBytes())
+	assert.Equal(t, int64(1e6), plain.Paths["b"].MaxBytes())
 
 	def := DefaultConfig()
 	assert.Equal(t, "./recordings", def.Recordings.Directory)

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -69,28 +68,12 @@ func waitLogCount(t *testing.T, g *e2eGateway, s string, n int) {
 // headless Chromium and plays the listed recording from the Recordings
 // section: hls.js loads it as a VOD playlist, decodes and plays it.
 func TestRecordingPlaysInBrowser(t *testing.T) {
-	chromium := needTool(t, "chromium")
+	needTool(t, "chromium")
 	g := startGateway(t, recordedDemo(t.TempDir(), "2s"))
 	base := "http://" + g.HTTPAddr().String()
 	waitRecorded(t, base, "demo", 4*time.Second)
 
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		append(chromedp.DefaultExecAllocatorOptions[:],
-			chromedp.ExecPath(chromium),
-			chromedp.Headless,
-			chromedp.NoSandbox,
-			chromedp.Flag("disable-gpu", true),
-			chromedp.Flag("disable-background-networking", true),
-			chromedp.Flag("disable-component-update", true),
-			chromedp.Flag("disable-sync", true),
-			chromedp.NoFirstRun,
-			chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
-			chromedp.UserDataDir(filepath.Join(t.TempDir(), "profile")),
-		)...)
-	defer cancelAlloc()
-	watchdog := time.AfterFunc(2*time.Minute, cancelAlloc)
-	defer watchdog.Stop()
-	tab, closeTab := chromedp.NewContext(alloc)
+	tab, closeTab := chromedp.NewContext(rtcBrowser(t))
 	defer closeTab()
 	ctx, cancel := context.WithTimeout(tab, time.Minute)
 	defer cancel()
@@ -104,9 +87,9 @@ func TestRecordingPlaysInBrowser(t *testing.T) {
 		chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(20*time.Second)))
 	require.NoError(t, err, "the Recordings section never listed a span")
 	_, err = chromedp.Run(ctx, chromedp.Poll[bool](`(() => { const v = document.getElementById('recording-video');
-		return v.videoWidth > 0 && v.currentTime > 1.5; })()`,
+		return v.videoWidth > 0 && v.currentTime > 2.5; })()`,
 		chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(30*time.Second)))
-	require.NoError(t, err, "the recording never played 1.5 s")
+	require.NoError(t, err, "the recording never played 2.5 s (into its second segment file)")
 	vod, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(() => { const h = window.streamgateRecordings.hls;
 		const d = h && h.levels[0] && h.levels[0].details; return d ? d.type + ' live=' + d.live : 'none'; })()`))
 	require.NoError(t, err)

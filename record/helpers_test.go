@@ -47,11 +47,15 @@ type testEnv struct {
 	dir   string
 }
 
-func newTestEnv(t testing.TB) *testEnv {
+func newTestEnv(t testing.TB) *testEnv { return newTestEnvGrace(t, 0) }
+
+// newTestEnvGrace is newTestEnv with readers kept for grace across a
+// source outage.
+func newTestEnvGrace(t testing.TB, grace time.Duration) *testEnv {
 	t.Helper()
 	h := &hub.Hub{
 		Resolve: func(name string) (hub.PathConf, bool) {
-			return hub.PathConf{AcceptPublishers: true}, true
+			return hub.PathConf{AcceptPublishers: true, OutageGrace: grace}, true
 		},
 		Logger: discardLogger(),
 	}
@@ -280,4 +284,20 @@ func play(t testing.TB, c timeline.Cursor, limit int) []playedFrame {
 		out = append(out, pf)
 	}
 	return out
+}
+
+// playVideo seeks tl to at, plays to the end and returns the frame
+// indices of the video track.
+func playVideo(t testing.TB, tl timeline.Source, at time.Time) []int {
+	t.Helper()
+	c, _, err := tl.Seek(at)
+	require.NoError(t, err)
+	defer c.Close()
+	var video []int
+	for _, f := range play(t, c, 100000) {
+		if f.track == 0 {
+			video = append(video, f.index)
+		}
+	}
+	return video
 }

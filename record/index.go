@@ -61,7 +61,12 @@ type pathIndex struct {
 	segs   []*segment // by start time
 	cached int        // closed segments whose fragments are held in memory
 
+	// jmu serialises the writers of the journal (the muxer and the
+	// retention of one recorder), so a compaction never loses a line. It
+	// guards only the journal file, never the segment list.
+	jmu     sync.Mutex
 	journal *os.File
+	jlines  int // lines appended since the journal was last rewritten
 }
 
 // maxCachedSegments bounds the fragment tables of closed segments kept in
@@ -105,14 +110,20 @@ func (x *pathIndex) doLoad() error {
 			continue
 		}
 		seg, err := recoverSegment(file, info.Size())
-		if err != nil {
+		switch {
+		case errors.Is(err, errUnplayable):
 			x.logger.Warn("removing a segment without a playable fragment", "file", file, "error", err)
 			if rerr := os.Remove(file); rerr != nil {
 				x.logger.Warn("cannot remove the segment", "file", file, "error", rerr)
 			}
 			continue
+		case errors.Is(err, errNotCut):
+			x.logger.Warn("segment kept with a torn end", "file", file, "error", err)
+		case err != nil:
+			x.logger.Warn("cannot recover a segment: leaving it out", "file", file, "error", err)
+			continue
 		}
-		if seg.size < info.Size() {
+		if seg.size < info.Size() && err == nil {
 			x.logger.Warn("cut a torn fragment off a segment", "file", file, "from", info.Size(), "to", seg.size)
 		}
 		seg.name = e.Name()
@@ -120,7 +131,9 @@ func (x *pathIndex) doLoad() error {
 	}
 	sort.Slice(segs, func(i, j int) bool { return segs[i].start.Before(segs[j].start) })
 	if err := writeJournal(x.dir, segs); err != nil {
-		return fmt.Errorf("path %s: %w", x.name, err)
+		// A read-only directory (an archive) still plays; the next load
+		// scans what the journal cannot vouch for again.
+		x.logger.Warn("cannot rewrite the recordings index", "dir", x.dir, "error", err)
 	}
 	x.mu.Lock()
 	x.segs = segs
@@ -133,31 +146,39 @@ func (x *pathIndex) doLoad() error {
 	return nil
 }
 
+// errUnplayable says a segment file holds no whole fragment.
+var errUnplayable = errors.New("no whole fragment")
+
+// errNotCut says the torn end of a segment file could not be cut off.
+var errNotCut = errors.New("cannot cut the torn fragment")
+
 // recoverSegment scans a segment file the journal cannot vouch for and
-// truncates it to its whole fragments.
+// cuts it to its whole fragments (keeping it as is where it cannot be
+// written). errUnplayable means it has nothing to play.
 func recoverSegment(file string, size int64) (*segment, error) {
-	f, err := os.OpenFile(file, os.O_RDWR, 0)
+	f, err := os.Open(file)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
 	lay, err := readLayout(f, size)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", errUnplayable, err)
 	}
 	frags, valid := scanFragments(f, size, lay)
 	if len(frags) == 0 {
-		return nil, errors.New("no whole fragment")
-	}
-	if valid < size {
-		if err := f.Truncate(valid); err != nil {
-			return nil, fmt.Errorf("truncate: %w", err)
-		}
+		return nil, errUnplayable
 	}
 	seg := &segment{start: frags[0].start, size: valid, lay: lay, frags: frags, fragsLoaded: true}
 	for _, fi := range frags {
 		if fi.end.After(seg.end) {
 			seg.end = fi.end
+		}
+	}
+	if valid < size {
+		if err := os.Truncate(file, valid); err != nil {
+			// Still playable: every range served stays within valid.
+			return seg, fmt.Errorf("%w: %w", errNotCut, err)
 		}
 	}
 	return seg, nil
@@ -197,7 +218,7 @@ func writeJournal(dir string, segs []*segment) error {
 	w := bufio.NewWriter(f)
 	enc := json.NewEncoder(w)
 	for _, s := range segs {
-		if err := enc.Encode(journalEntry{File: s.name, Start: s.start, End: s.end, Size: s.size}); err != nil {
+		if err := enc.Encode(journalEntry{File: s.name, Start: s.start, End: s.end, Size: s.size, Open: s.open}); err != nil {
 			f.Close()
 			return fmt.Errorf("write %s: %w", tmp, err)
 		}
@@ -228,26 +249,67 @@ func (x *pathIndex) openJournal() error {
 	if err != nil {
 		return fmt.Errorf("path %s: open the index: %w", x.name, err)
 	}
-	x.journal = f
+	x.jmu.Lock()
+	x.journal, x.jlines = f, 0
+	x.jmu.Unlock()
 	return nil
 }
 
-// appendJournal adds a line to the journal with one write on an O_APPEND
-// file, so the muxer and the retention of one recorder may both call it.
-// A failure is logged: the directory stays the truth and the next load
-// reconciles.
+// appendJournal adds a line to the journal. A failure is logged: the
+// directory stays the truth and the next load reconciles. When the
+// appended lines outgrow the segments they describe, the journal is
+// rewritten compactly, so it stays small on a gateway that never restarts.
 func (x *pathIndex) appendJournal(e journalEntry) {
+	x.jmu.Lock()
+	defer x.jmu.Unlock()
 	if x.journal == nil {
 		return
 	}
 	b, _ := json.Marshal(e)
 	if _, err := x.journal.Write(append(b, '\n')); err != nil {
 		x.logger.Warn("cannot append to the recordings index", "file", x.journal.Name(), "error", err)
+		return
 	}
+	x.jlines++
+	x.mu.Lock()
+	n := len(x.segs)
+	x.mu.Unlock()
+	if x.jlines > 2*n+journalSlack {
+		x.compactJournalLocked()
+	}
+}
+
+// journalSlack is how many lines the journal may hold beyond two per
+// segment before it is rewritten.
+const journalSlack = 1024
+
+// compactJournalLocked rewrites the journal from the segment list; jmu is
+// held.
+func (x *pathIndex) compactJournalLocked() {
+	x.mu.Lock()
+	segs := make([]*segment, len(x.segs))
+	for i, s := range x.segs {
+		cp := *s
+		segs[i] = &cp
+	}
+	x.mu.Unlock()
+	if err := writeJournal(x.dir, segs); err != nil {
+		x.logger.Warn("cannot rewrite the recordings index", "dir", x.dir, "error", err)
+		return
+	}
+	f, err := os.OpenFile(filepath.Join(x.dir, journalName), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		x.logger.Warn("cannot reopen the recordings index", "dir", x.dir, "error", err)
+		return
+	}
+	x.journal.Close()
+	x.journal, x.jlines = f, 0
 }
 
 // closeJournal closes the journal file; the recorder calls it when it ends.
 func (x *pathIndex) closeJournal() {
+	x.jmu.Lock()
+	defer x.jmu.Unlock()
 	if x.journal != nil {
 		x.journal.Close()
 		x.journal = nil

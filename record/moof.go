@@ -268,11 +268,3 @@ func ticksToTime(v uint64, ts uint32) time.Time {
 	sec, rem := v/uint64(ts), v%uint64(ts)
 	return time.Unix(int64(sec), int64(rem*1e9/uint64(ts))).UTC()
 }
-
-// ticksToDuration converts a tick count of a clock of rate ts.
-func ticksToDuration(v int64, ts uint32) time.Duration {
-	if ts == 0 {
-		return 0
-	}
-	return time.Duration(v/int64(ts))*time.Second + time.Duration(v%int64(ts))*time.Second/time.Duration(ts)
-}

@@ -163,7 +163,6 @@ type openSegment struct {
 	start time.Time
 	size  int64
 	seq   uint32
-	lay   *layout
 }
 
 // errNoTracks says a stream has nothing the recorder can write.
@@ -335,7 +334,8 @@ func (m *muxer) flush() error {
 			fi.end = end
 		}
 		if i == m.key {
-			fi.keyTime = start
+			// The keyframe's presentation time, as frames are timed.
+			fi.keyTime = ticksToTime(uint64(int64(t.fragBase)+int64(t.frag[0].PTSOffset)), t.timescale)
 			if m.keyVideo {
 				fi.key = !t.frag[0].IsNonSyncSample
 			}
@@ -412,7 +412,7 @@ func (m *muxer) openSegment(start time.Time, au [][]byte) error {
 		os.Remove(f.Name())
 		return fmt.Errorf("write %s: %w", f.Name(), err)
 	}
-	m.seg = &openSegment{f: f, name: name, start: start, size: int64(len(lay.init)), lay: lay}
+	m.seg = &openSegment{f: f, name: name, start: start, size: int64(len(lay.init))}
 	m.idx.segmentOpened(name, start, lay)
 	return nil
 }

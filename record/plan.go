@@ -22,8 +22,17 @@ func (s *Store) plan(path string, start, end time.Time) (*pathIndex, []planSeg, 
 	if err != nil {
 		return nil, nil, err
 	}
+	segs := x.snapshot(start, end)
+	// Start in the newest segment that began by start: an older one that
+	// overlaps it a little (its last samples' durations) has nothing to add.
+	for i := len(segs) - 1; i > 0; i-- {
+		if !segs[i].start.After(start) {
+			segs = segs[i:]
+			break
+		}
+	}
 	var out []planSeg
-	for _, sg := range x.snapshot(start, end) {
+	for _, sg := range segs {
 		frags, _, err := x.fragmentsOf(sg.name)
 		if err != nil {
 			return nil, nil, fmt.Errorf("path %s: %w", path, err)

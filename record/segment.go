@@ -26,8 +26,8 @@ type fragInfo struct {
 	// end over every track.
 	start, end time.Time
 	// key says the fragment starts with a keyframe of the key track
-	// (always true without video); keyTime is that sample's time (start
-	// when the fragment has no sample of the key track).
+	// (always true without video); keyTime is that sample's presentation
+	// time (start when the fragment has no sample of the key track).
 	key     bool
 	keyTime time.Time
 }
@@ -165,7 +165,7 @@ func fragmentInfo(moof []byte, l *layout, off, size int64) (fragInfo, bool) {
 		}
 		if i == l.key {
 			fi.key = t.samples[0].sync
-			fi.keyTime = start
+			fi.keyTime = ticksToTime(uint64(max(int64(t.base)+int64(t.samples[0].cto), 0)), ts)
 		}
 	}
 	if fi.start.IsZero() {

@@ -42,10 +42,23 @@ type source struct {
 }
 
 // Source returns the recordings of path as a timeline.Source. Its
-// description is built from the tracks of the newest segment; a cursor
-// that reaches a segment with other tracks or codecs fails with
-// ErrFormatChanged (SourceAt serves older recordings with their own
-// description). It returns ErrNotFound when the path has no recording.
+// description is built from the tracks of the newest segment: one media
+// per track, video first, each with one format (H264, H265, MPEG4Audio or
+// Opus; payload types 96 for video, 97 for audio). A cursor that reaches a
+// segment with other tracks or codecs fails with ErrFormatChanged
+// (SourceAt serves older recordings with their own description); a change
+// of video parameter sets alone is fine, they travel in band.
+//
+// Seek lands on the newest keyframe at or before t, or on the first
+// keyframe after a gap when t falls between recordings. Cursors return
+// the frames of all tracks in time order across segments (decode order:
+// with B-frames, video frames come as they are decoded while Frame.Time
+// is each one's presentation time), each frame's
+// packets made by the format's packetiser (RTP timestamps are the
+// wall-clock time in the track's clock, modulo 2^32; sequence numbers and
+// SSRC are the packetiser's), and io.EOF after the last fragment written
+// so far: a segment being recorded plays up to its newest fragment. It
+// returns ErrNotFound when the path has no recording.
 func (s *Store) Source(path string) (timeline.Source, error) {
 	return s.sourceNear(path, time.Time{})
 }
@@ -165,6 +178,9 @@ func (src *source) Seek(t time.Time) (timeline.Cursor, time.Time, error) {
 	if i < 0 {
 		i = 0
 	}
+	if i+1 < len(segs) && !t.Before(segs[i].end) {
+		i++ // in a gap: the recording after it
+	}
 	for ; i < len(segs); i++ {
 		frags, _, err := src.x.fragmentsOf(segs[i].name)
 		if err != nil {
@@ -198,8 +214,8 @@ func (src *source) Seek(t time.Time) (timeline.Cursor, time.Time, error) {
 // from in that fragment are skipped.
 func (src *source) cursorAt(name string, k int, from time.Time) (*cursor, error) {
 	c := &cursor{src: src, skipBefore: from, encs: make([]trackEncoder, len(src.lay.tracks))}
-	for i, t := range src.lay.tracks {
-		enc, err := newTrackEncoder(src.desc.Medias[i].Formats[0], t.timescale)
+	for i := range src.lay.tracks {
+		enc, err := newTrackEncoder(src.desc.Medias[i].Formats[0])
 		if err != nil {
 			return nil, fmt.Errorf("path %s: %w", src.x.name, err)
 		}
@@ -215,7 +231,7 @@ func (src *source) cursorAt(name string, k int, from time.Time) (*cursor, error)
 // cursor walks recordings fragment by fragment (timeline.Cursor). It keeps
 // the frames of the fragments read so far that may still be followed by
 // earlier ones (tracks of one fragment overlap the next a little) and
-// hands them out in time order.
+// hands them out in decode-time order.
 type cursor struct {
 	src        *source
 	encs       []trackEncoder
@@ -227,7 +243,7 @@ type cursor struct {
 	frags []fragInfo
 	next  int // index of the next fragment to read
 
-	buf    []*timeline.Frame
+	buf    []queued
 	done   bool
 	closed bool
 }
@@ -271,9 +287,9 @@ func (c *cursor) Next(ctx context.Context) (*timeline.Frame, error) {
 			if err != nil {
 				return nil, err
 			}
-			if !more || !c.buf[0].Time.After(bound) {
-				fr := c.buf[0]
-				c.buf[0] = nil
+			if !more || !c.buf[0].dts.After(bound) {
+				fr := c.buf[0].frame
+				c.buf[0] = queued{}
 				c.buf = c.buf[1:]
 				return fr, nil
 			}
@@ -373,12 +389,20 @@ func (c *cursor) advance() (bool, error) {
 		return false, fmt.Errorf("path %s: segment %s at %d: %w", c.src.x.name, c.seg, fi.off, err)
 	}
 	c.buf = append(c.buf, frames...)
-	sort.SliceStable(c.buf, func(i, j int) bool { return c.buf[i].Time.Before(c.buf[j].Time) })
+	sort.SliceStable(c.buf, func(i, j int) bool { return c.buf[i].dts.Before(c.buf[j].dts) })
 	return true, nil
 }
 
+// queued is a frame read ahead, with its decode time: frames go out in
+// decode order (a track with B-frames must be sent as it is decoded),
+// while Frame.Time is the presentation time.
+type queued struct {
+	frame *timeline.Frame
+	dts   time.Time
+}
+
 // readFragment reads one fragment and turns its samples into frames.
-func (c *cursor) readFragment(fi fragInfo) ([]*timeline.Frame, error) {
+func (c *cursor) readFragment(fi fragInfo) ([]queued, error) {
 	data := make([]byte, fi.size)
 	if _, err := c.f.ReadAt(data, fi.off); err != nil {
 		return nil, err
@@ -391,7 +415,7 @@ func (c *cursor) readFragment(fi fragInfo) ([]*timeline.Frame, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out []*timeline.Frame
+	var out []queued
 	for _, t := range tracks {
 		ti := c.lay.trackIndex(t.id)
 		if ti < 0 {
@@ -400,7 +424,8 @@ func (c *cursor) readFragment(fi fragInfo) ([]*timeline.Frame, error) {
 		ts := c.lay.tracks[ti].timescale
 		dts := t.base
 		for _, s := range t.samples {
-			at := uint64(int64(dts) + int64(s.cto))
+			decode := ticksToTime(dts, ts)
+			at := uint64(max(int64(dts)+int64(s.cto), 0))
 			dts += uint64(s.dur)
 			if s.offset < 0 || s.offset+int64(s.size) > int64(len(data)) {
 				return nil, fmt.Errorf("%w: sample outside the fragment", errBox)
@@ -413,7 +438,7 @@ func (c *cursor) readFragment(fi fragInfo) ([]*timeline.Frame, error) {
 			if err != nil || len(pkts) == 0 {
 				continue // a sample the packetiser refuses is left out
 			}
-			out = append(out, &timeline.Frame{Track: ti, Time: when, Random: s.sync, Packets: pkts})
+			out = append(out, queued{&timeline.Frame{Track: ti, Time: when, Random: s.sync, Packets: pkts}, decode})
 		}
 	}
 	c.skipBefore = time.Time{}
@@ -437,65 +462,26 @@ type trackEncoder struct {
 	encode func(sample []byte, ticks uint64) ([]*rtp.Packet, error)
 }
 
-func newTrackEncoder(f format.Format, timescale uint32) (trackEncoder, error) {
-	stamp := func(pkts []*rtp.Packet, ticks uint64) []*rtp.Packet {
-		for _, p := range pkts {
-			p.Timestamp = uint32(ticks)
-		}
-		return pkts
-	}
-	nalus := func(sample []byte) [][]byte {
-		var au h264.AVCC
-		if au.Unmarshal(sample) != nil {
-			return nil
-		}
-		out := au[:0]
-		for _, n := range au {
-			if len(n) > 0 {
-				out = append(out, n)
-			}
-		}
-		return out
-	}
+// auEncoder is an RTP packetiser of access units (H.264, H.265, AAC).
+type auEncoder interface {
+	Encode(au [][]byte) ([]*rtp.Packet, error)
+}
+
+func newTrackEncoder(f format.Format) (trackEncoder, error) {
+	// unit turns a sample into what the packetiser takes: the NAL units of
+	// an AVCC/HVCC sample, or one audio frame.
+	unit := func(sample []byte) [][]byte { return [][]byte{sample} }
+	var enc auEncoder
+	var err error
 	switch f := f.(type) {
 	case *format.H264:
-		e, err := f.CreateEncoder()
-		if err != nil {
-			return trackEncoder{}, err
-		}
-		return trackEncoder{func(s []byte, ticks uint64) ([]*rtp.Packet, error) {
-			au := nalus(s)
-			if len(au) == 0 {
-				return nil, nil
-			}
-			pkts, err := e.Encode(au)
-			return stamp(pkts, ticks), err
-		}}, nil
+		enc, err = f.CreateEncoder()
+		unit = nalus
 	case *format.H265:
-		e, err := f.CreateEncoder()
-		if err != nil {
-			return trackEncoder{}, err
-		}
-		return trackEncoder{func(s []byte, ticks uint64) ([]*rtp.Packet, error) {
-			au := nalus(s)
-			if len(au) == 0 {
-				return nil, nil
-			}
-			pkts, err := e.Encode(au)
-			return stamp(pkts, ticks), err
-		}}, nil
+		enc, err = f.CreateEncoder()
+		unit = nalus
 	case *format.MPEG4Audio:
-		e, err := f.CreateEncoder()
-		if err != nil {
-			return trackEncoder{}, err
-		}
-		return trackEncoder{func(s []byte, ticks uint64) ([]*rtp.Packet, error) {
-			if len(s) == 0 {
-				return nil, nil
-			}
-			pkts, err := e.Encode([][]byte{s})
-			return stamp(pkts, ticks), err
-		}}, nil
+		enc, err = f.CreateEncoder()
 	case *format.Opus:
 		e, err := f.CreateEncoder()
 		if err != nil {
@@ -509,8 +495,39 @@ func newTrackEncoder(f format.Format, timescale uint32) (trackEncoder, error) {
 			if err != nil {
 				return nil, err
 			}
-			return stamp([]*rtp.Packet{p}, ticks), nil
+			p.Timestamp = uint32(ticks)
+			return []*rtp.Packet{p}, nil
 		}}, nil
+	default:
+		return trackEncoder{}, fmt.Errorf("no packetiser for %T", f)
 	}
-	return trackEncoder{}, fmt.Errorf("no packetiser for %T", f)
+	if err != nil {
+		return trackEncoder{}, err
+	}
+	return trackEncoder{func(s []byte, ticks uint64) ([]*rtp.Packet, error) {
+		au := unit(s)
+		if len(au) == 0 || len(au[0]) == 0 {
+			return nil, nil // the packetisers panic on empty input
+		}
+		pkts, err := enc.Encode(au)
+		for _, p := range pkts {
+			p.Timestamp = uint32(ticks)
+		}
+		return pkts, err
+	}}, nil
+}
+
+// nalus splits an AVCC/HVCC sample into its non-empty NAL units.
+func nalus(sample []byte) [][]byte {
+	var au h264.AVCC
+	if au.Unmarshal(sample) != nil {
+		return nil
+	}
+	out := au[:0]
+	for _, n := range au {
+		if len(n) > 0 {
+			out = append(out, n)
+		}
+	}
+	return out
 }

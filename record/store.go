@@ -9,6 +9,7 @@
 package record
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -69,7 +70,8 @@ type Store struct {
 	// MaxBytes besides when a segment closes. Defaults to 1m.
 	RetentionInterval time.Duration
 	// RetryInterval is how long a recorder waits before it tries again
-	// after its path had no stream or writing failed. Defaults to 2s.
+	// after its path had no stream (a publisher path waiting for its
+	// publisher is looked at this often) or writing failed. Defaults to 1s.
 	RetryInterval time.Duration
 
 	mu      sync.Mutex
@@ -92,7 +94,7 @@ func (s *Store) Start() error {
 		s.RetentionInterval = time.Minute
 	}
 	if s.RetryInterval <= 0 {
-		s.RetryInterval = 2 * time.Second
+		s.RetryInterval = time.Second
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -212,10 +214,7 @@ func (s *Store) Apply(paths map[string]Settings) error {
 			errs = append(errs, fmt.Errorf("record %s: %w", n, err))
 		}
 	}
-	if len(errs) > 0 {
-		return fmt.Errorf("%v", errs)
-	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // Recording lists the paths being recorded, sorted.

@@ -34,11 +34,9 @@ func TestRecordingSurvivesKill(t *testing.T) {
 			t.Skipf("%s not installed", tool)
 		}
 	}
+	bin := streamgateBinary(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*procTimeout)
 	defer cancel()
-	bin := filepath.Join(t.TempDir(), "streamgate")
-	out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, ".").CombinedOutput()
-	require.NoError(t, err, "go build: %s", out)
 
 	recDir := t.TempDir()
 	start := func() (*gatewayProc, string) {
@@ -125,7 +123,7 @@ paths:
 	q := "?start=" + url.QueryEscape(first.Start.Format(time.RFC3339Nano)) + "&end=" + url.QueryEscape(first.End.Format(time.RFC3339Nano))
 	cmd := exec.CommandContext(ctx, "ffprobe", "-v", "error", "-count_packets", "-select_streams", "v",
 		"-show_entries", "stream=nb_read_packets", "-of", "csv=p=0", base+"/demo/recordings/index.m3u8"+q)
-	out, err = cmd.CombinedOutput()
+	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "ffprobe of the VOD playlist: %s", out)
 	var packets int
 	_, err = fmt.Sscan(strings.TrimSpace(string(out)), &packets)
