@@ -20,7 +20,7 @@ const (
 // the REST API, /metrics and the HTTP request counter.
 func (g *Gateway) httpRoutes() web.APIRoutes {
 	m := newMetrics(g)
-	return web.APIRoutes{API: apiView{g: g, edit: &sync.Mutex{}}, Metrics: m, MetricsHandler: m.handler(), Auth: g.auth}
+	return web.APIRoutes{API: apiView{g: g, edit: &sync.Mutex{}}, Metrics: m, MetricsHandler: m.handler(), Auth: g.auth, Recordings: g.rec}
 }
 
 // apiView answers the REST API from the hub, the pulls and the outputs.
@@ -131,6 +131,13 @@ func (g *Gateway) pathStatus(pc *PathConfig, rtsp map[string]rtspPathStats) web.
 				rtcLeftOut[t.Index] = t.Reason
 			}
 		}
+	}
+	if b := g.timeshiftBuffer(pc.Name); b != nil {
+		ts := &web.TimeshiftStatus{Window: b.Window.Seconds(), Bytes: b.Bytes()}
+		if start, end := b.Span(); !start.IsZero() {
+			ts.Start, ts.End = timePtr(start), timePtr(end)
+		}
+		out.Timeshift = ts
 	}
 	if pc.Source == SourcePublisher && st != nil && out.Source.Publisher == "" {
 		out.Source.Publisher = "rtsp"

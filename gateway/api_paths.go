@@ -183,6 +183,21 @@ func jsonValue(v any, ptr any) string {
 			return fmt.Sprintf("integer %s is out of range: expected a value below 2147483648", n)
 		}
 		*dst = int(i)
+	case *int64:
+		var text string
+		switch x := v.(type) {
+		case json.Number:
+			text = x.String()
+		case string:
+			text = x
+		default:
+			return wrong()
+		}
+		n, err := parseSize(text)
+		if err != nil {
+			return err.Error()
+		}
+		*dst = n
 	case *time.Duration:
 		if n, ok := v.(json.Number); ok && n.String() == "0" {
 			*dst = 0

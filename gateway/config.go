@@ -37,6 +37,8 @@ type Config struct {
 	HLS HLSConfig
 	// WebRTC configures WHEP viewers and WHIP publishers.
 	WebRTC WebRTCConfig
+	// Recordings configures where recorded paths are kept.
+	Recordings RecordingsConfig
 	// Auth is who may read, publish, use the API and scrape metrics, over
 	// every protocol.
 	Auth AuthConfig
@@ -163,6 +165,12 @@ type WebRTCConfig struct {
 	AdditionalHosts []string
 }
 
+// RecordingsConfig is the "recordings" section.
+type RecordingsConfig struct {
+	// Directory holds a folder per recorded path; defaults to "./recordings".
+	Directory string
+}
+
 // PathConfig is the configuration of one path (or of pathDefaults).
 type PathConfig struct {
 	// Name is the key in Config.Paths ("" in PathDefaults).
@@ -210,6 +218,35 @@ type PathConfig struct {
 	HLSVariant string
 	// HLSAlwaysOn keeps the path's HLS muxer running without viewers, so the first viewer starts at once.
 	HLSAlwaysOn bool
+	// Timeshift keeps this much of the stream in memory, so RTSP sessions
+	// can pause and resume where they paused and seek back; 0 is off. A
+	// path with timeshift keeps its source running.
+	Timeshift time.Duration
+	// TimeshiftMaxBytes bounds the timeshift buffer's media bytes; the
+	// oldest frames go first. Defaults to 512 MiB.
+	TimeshiftMaxBytes int64
+	// Record writes the path's stream to disk and keeps its source running.
+	// Pattern paths are not recorded.
+	Record bool
+	// RecordSegmentDuration is how long a segment file gets before the
+	// next keyframe starts another; defaults to 1m.
+	RecordSegmentDuration time.Duration
+	// RecordPartDuration is the fragment length aimed at (a fragment also
+	// ends at every keyframe); it bounds what a crash loses. Defaults to 1s.
+	RecordPartDuration time.Duration
+	// RecordDeleteAfter deletes segments older than this; 0 keeps them.
+	// Defaults to 24h.
+	RecordDeleteAfter time.Duration
+	// RecordMaxBytes bounds the path's recordings on disk ("0" for no
+	// bound, bytes or a size like "500MB", "20GiB"); the oldest segments go
+	// first. See MaxBytes.
+	RecordMaxBytes string
+}
+
+// MaxBytes is RecordMaxBytes in bytes (0 when unbounded or invalid).
+func (p *PathConfig) MaxBytes() int64 {
+	n, _ := parseByteSize(p.RecordMaxBytes)
+	return n
 }
 
 // Pulled reports whether the path's source is an rtsp:// or rtsps:// URL.
@@ -230,6 +267,12 @@ func defaultPathConfig() PathConfig {
 		OutageGrace:          10 * time.Second,
 		GOPCache:             true,
 		HLSVariant:           "lowLatency",
+		TimeshiftMaxBytes:    512 << 20,
+		// Recording is off; these apply when a path turns it on.
+		RecordSegmentDuration: time.Minute,
+		RecordPartDuration:    time.Second,
+		RecordDeleteAfter:     24 * time.Hour,
+		RecordMaxBytes:        "0",
 	}
 }
 
@@ -269,6 +312,7 @@ func DefaultConfig() *Config {
 			ICEServers:      []string{},
 			AdditionalHosts: []string{},
 		},
+		Recordings:   RecordingsConfig{Directory: "./recordings"},
 		Auth:         defaultAuthConfig(),
 		PathDefaults: defaultPathConfig(),
 		Paths:        map[string]*PathConfig{},
@@ -282,6 +326,10 @@ func (c *Config) addDemoPath() {
 	demo.Name = DemoPathName
 	demo.Source = SourceDemo
 	demo.OnDemand = false
+	if demo.Timeshift == 0 {
+		// A minute to try PAUSE and seeking on: the clip is small.
+		demo.Timeshift = time.Minute
+	}
 	c.Paths[DemoPathName] = &demo
 	c.PathOrder = append(c.PathOrder, DemoPathName)
 }

@@ -140,6 +140,13 @@ func (l *loader) envValue(val, key string, p pos, ptr any) bool {
 			return false
 		}
 		*dst = int(n)
+	case *int64:
+		n, err := parseSize(val)
+		if err != nil {
+			l.errorf(key, p, "%v", err)
+			return false
+		}
+		*dst = n
 	case *time.Duration:
 		d, msg := parseDuration(val)
 		if msg != "" {

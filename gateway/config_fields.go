@@ -61,6 +61,13 @@ var pathFields = []pathField{
 	{"maxReaders", func(p *PathConfig) any { return &p.MaxReaders }},
 	{"hlsVariant", func(p *PathConfig) any { return &p.HLSVariant }},
 	{"hlsAlwaysOn", func(p *PathConfig) any { return &p.HLSAlwaysOn }},
+	{"timeshift", func(p *PathConfig) any { return &p.Timeshift }},
+	{"timeshiftMaxBytes", func(p *PathConfig) any { return &p.TimeshiftMaxBytes }},
+	{"record", func(p *PathConfig) any { return &p.Record }},
+	{"recordSegmentDuration", func(p *PathConfig) any { return &p.RecordSegmentDuration }},
+	{"recordPartDuration", func(p *PathConfig) any { return &p.RecordPartDuration }},
+	{"recordDeleteAfter", func(p *PathConfig) any { return &p.RecordDeleteAfter }},
+	{"recordMaxBytes", func(p *PathConfig) any { return &p.RecordMaxBytes }},
 }
 
 var httpFields = []sectionField{
@@ -88,6 +95,10 @@ var webrtcFields = []sectionField{
 	{"additionalHosts", func(c *Config) any { return &c.WebRTC.AdditionalHosts }},
 }
 
+var recordingsFields = []sectionField{
+	{"directory", func(c *Config) any { return &c.Recordings.Directory }},
+}
+
 // configSection is a top-level mapping of plain keys.
 type configSection struct {
 	name   string
@@ -101,6 +112,7 @@ var sections = []configSection{
 	{"http", httpFields},
 	{"hls", hlsFields},
 	{"webrtc", webrtcFields},
+	{"recordings", recordingsFields},
 }
 
 func findSection(name string) (configSection, bool) {
@@ -173,6 +185,8 @@ func expectation(ptr any) string {
 		return "true or false"
 	case *int:
 		return "an integer"
+	case *int64:
+		return "a size in bytes like 536870912 or \"512MiB\""
 	case *time.Duration:
 		return durationExpect
 	case *[]string:
@@ -192,6 +206,8 @@ func copyField(dst, src any) {
 		*d = *src.(*bool)
 	case *int:
 		*d = *src.(*int)
+	case *int64:
+		*d = *src.(*int64)
 	case *time.Duration:
 		*d = *src.(*time.Duration)
 	case *[]string:

@@ -125,6 +125,8 @@ func yamlValue(ptr any) string {
 		return strconv.FormatBool(*v)
 	case *int:
 		return strconv.Itoa(*v)
+	case *int64:
+		return strconv.FormatInt(*v, 10)
 	case *time.Duration:
 		return yamlQuote(v.String())
 	case *[]string:

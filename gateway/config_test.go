@@ -16,7 +16,7 @@ var badConfigs = []struct {
 	{
 		name: "unknown top-level key",
 		yaml: "log:\n  level: info\napi:\n  address: \":9997\"\n",
-		want: `streamgate.yml:3: api: unknown key: expected one of log, rtsp, http, hls, webrtc, auth, pathDefaults, paths`,
+		want: `streamgate.yml:3: api: unknown key: expected one of log, rtsp, http, hls, webrtc, recordings, auth, pathDefaults, paths`,
 	},
 	{
 		name: "unknown key in a section",
@@ -25,8 +25,8 @@ var badConfigs = []struct {
 	},
 	{
 		name: "unknown key in a path",
-		yaml: "paths:\n  cam1:\n    source: rtsp://h/s\n    timeshift: 10m\n",
-		want: `streamgate.yml:4: paths.cam1.timeshift: unknown key: expected one of source, sourceProtocol, sourceFingerprint, sourceSkipVerify, sourceReadTimeout, onDemand, onDemandStartTimeout, onDemandCloseAfter, outageGrace, gopCache, overridePublisher, readUser, readPass, publishUser, publishPass, maxReaders, hlsVariant, hlsAlwaysOn`,
+		yaml: "paths:\n  cam1:\n    source: rtsp://h/s\n    colour: red\n",
+		want: `streamgate.yml:4: paths.cam1.colour: unknown key: expected one of ` + pathKeyList(),
 	},
 	{
 		name: "key in the wrong case",
@@ -61,7 +61,7 @@ var badConfigs = []struct {
 	{
 		name: "top level not a mapping",
 		yaml: "- log\n",
-		want: `streamgate.yml:1: got a list: expected a mapping with keys log, rtsp, http, hls, webrtc, auth, pathDefaults, paths`,
+		want: `streamgate.yml:1: got a list: expected a mapping with keys log, rtsp, http, hls, webrtc, recordings, auth, pathDefaults, paths`,
 	},
 	{
 		name: "syntax error",
@@ -312,7 +312,7 @@ var badConfigs = []struct {
 	{
 		name: "unknown env path key",
 		env:  []string{"STREAMGATE_PATHS_CAM1_URL=rtsp://h/s"},
-		want: `env STREAMGATE_PATHS_CAM1_URL: unknown variable: expected STREAMGATE_PATHS_<NAME>_<KEY> with KEY one of SOURCE, SOURCEPROTOCOL, SOURCEFINGERPRINT, SOURCESKIPVERIFY, SOURCEREADTIMEOUT, ONDEMAND, ONDEMANDSTARTTIMEOUT, ONDEMANDCLOSEAFTER, OUTAGEGRACE, GOPCACHE, OVERRIDEPUBLISHER, READUSER, READPASS, PUBLISHUSER, PUBLISHPASS, MAXREADERS, HLSVARIANT, HLSALWAYSON`,
+		want: `env STREAMGATE_PATHS_CAM1_URL: unknown variable: expected STREAMGATE_PATHS_<NAME>_<KEY> with KEY one of ` + strings.ToUpper(pathKeyList()),
 	},
 	{
 		name: "bad env duration",
@@ -399,4 +399,13 @@ func TestParseConfigReportsSeveralProblems(t *testing.T) {
 	if err == nil || err.Error() != want {
 		t.Fatalf("got %v, want %s", err, want)
 	}
+}
+
+// pathKeyList is the list of path keys an unknown-key error offers.
+func pathKeyList() string {
+	keys := make([]string, len(pathFields))
+	for i, f := range pathFields {
+		keys[i] = f.key
+	}
+	return strings.Join(keys, ", ")
 }

@@ -46,6 +46,7 @@ func (c *Config) validate(pf func(string) pos) []error {
 	v.http()
 	v.hls()
 	v.webrtc()
+	v.recordings()
 	v.listeners()
 	v.auth()
 	v.path("pathDefaults", &c.PathDefaults, true)
@@ -392,6 +393,16 @@ func (v *validator) path(prefix string, p *PathConfig, defaults bool) {
 	if own(p.OutageGrace != d.OutageGrace) {
 		v.nonNegative(key("outageGrace"), p.OutageGrace)
 	}
+	if own(p.Timeshift != d.Timeshift) {
+		v.nonNegative(key("timeshift"), p.Timeshift)
+		if p.Timeshift > 0 && p.Pattern {
+			v.errorf(key("timeshift"), "timeshift needs a named path, not a pattern: expected no timeshift key on %s", prefix)
+		}
+	}
+	if p.TimeshiftMaxBytes <= 0 && own(p.TimeshiftMaxBytes != d.TimeshiftMaxBytes) {
+		v.errorf(key("timeshiftMaxBytes"), "got %d: expected a positive number of bytes", p.TimeshiftMaxBytes)
+	}
+	v.record(key, p, d, own)
 	if p.MaxReaders < 0 && own(p.MaxReaders != d.MaxReaders) {
 		v.errorf(key("maxReaders"), "negative value %d: expected 0 (unlimited) or more", p.MaxReaders)
 	}

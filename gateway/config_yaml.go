@@ -408,6 +408,24 @@ func (l *loader) value(n ast.Node, key string, kp pos, ptr any) bool {
 			return false
 		}
 		*dst = int(v)
+	case *int64:
+		// A size in bytes: an integer, or a number with a unit
+		// ("512MiB", "2GB", "100k").
+		var text string
+		switch x := n.(type) {
+		case *ast.IntegerNode:
+			text = x.GetToken().Value
+		case *ast.StringNode:
+			text = x.Value
+		default:
+			return wrong()
+		}
+		v, err := parseSize(text)
+		if err != nil {
+			l.errorf(key, kp, "%v", err)
+			return false
+		}
+		*dst = v
 	case *time.Duration:
 		if in, ok := n.(*ast.IntegerNode); ok && in.GetToken().Value == "0" {
 			*dst = 0
@@ -468,4 +486,43 @@ func parseDuration(s string) (time.Duration, string) {
 		return 0, fmt.Sprintf("negative duration %s: expected a duration of 0 or more", quoteShort(s))
 	}
 	return d, ""
+}
+
+// parseSize reads a size in bytes: "1048576", "512MiB", "2GB", "100k".
+// Units are k/K, M, G, T with an optional "B" or "iB"; both decimal and
+// binary spellings mean powers of 1024, as memory and disk sizes are
+// usually meant.
+func parseSize(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	i := 0
+	for i < len(t) && t[i] >= '0' && t[i] <= '9' {
+		i++
+	}
+	if i == 0 {
+		return 0, fmt.Errorf("size %s: expected a number of bytes, optionally with a unit (k, M, G, T), like 512MiB", quoteShort(s))
+	}
+	n, err := strconv.ParseInt(t[:i], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("size %s is out of range", quoteShort(s))
+	}
+	unit := strings.TrimSpace(t[i:])
+	unit = strings.TrimSuffix(strings.TrimSuffix(unit, "B"), "i")
+	shift := 0
+	switch strings.ToUpper(unit) {
+	case "":
+	case "K":
+		shift = 10
+	case "M":
+		shift = 20
+	case "G":
+		shift = 30
+	case "T":
+		shift = 40
+	default:
+		return 0, fmt.Errorf("size %s: unknown unit %q: expected k, M, G or T (with B or iB)", quoteShort(s), t[i:])
+	}
+	if n > math.MaxInt64>>shift {
+		return 0, fmt.Errorf("size %s is out of range", quoteShort(s))
+	}
+	return n << shift, nil
 }

@@ -17,9 +17,11 @@ import (
 	"github.com/streamgate/streamgate/auth"
 	"github.com/streamgate/streamgate/gateway/hub"
 	"github.com/streamgate/streamgate/gateway/rtspserver"
+	"github.com/streamgate/streamgate/gateway/timeshift"
 	"github.com/streamgate/streamgate/hls"
 	"github.com/streamgate/streamgate/ingest"
 	"github.com/streamgate/streamgate/internal/certfile"
+	"github.com/streamgate/streamgate/record"
 	"github.com/streamgate/streamgate/web"
 	"github.com/streamgate/streamgate/webrtc"
 )
@@ -43,8 +45,11 @@ type Gateway struct {
 	hls   *hls.Server
 	rtc   *webrtc.Server
 	web   *web.Server
+	rec   *record.Store
 	pulls pulls
 	live  liveConfig
+	// timeshift keeps the paths' timeshift buffers (timeshift.go).
+	timeshift *timeshift.Keeper
 	// summary logs the periodic path summaries (summary.go).
 	summary *summaryLoop
 	// rates keeps the incoming bitrate the last summary measured (summary.go).
@@ -82,6 +87,22 @@ func (g *Gateway) Start() error {
 		g.Close()
 		return err
 	}
+	g.timeshift = &timeshift.Keeper{Paths: g.hub, Logger: g.Logger.With("component", "timeshift")}
+	g.timeshift.Set(timeshiftPaths(conf))
+
+	// Recorders hold their paths (the sources keep running) from here on.
+	g.rec = &record.Store{
+		Directory: conf.Recordings.Directory,
+		Paths:     g.hub,
+		Logger:    g.Logger,
+	}
+	if err := g.rec.Start(); err != nil {
+		g.Close()
+		return err
+	}
+	if err := g.rec.Apply(recordSettings(conf)); err != nil {
+		g.Logger.Warn("cannot start recording", "error", err)
+	}
 
 	rc := conf.RTSP
 	g.rtsp = &rtspserver.Server{
@@ -92,6 +113,8 @@ func (g *Gateway) Start() error {
 		WriteQueueSize: rc.WriteQueueSize,
 		AuthMethods:    authMethods(rc.AuthMethods),
 		Paths:          g.hub,
+		Timeshift:      g.timeshiftSource,
+		Recordings:     g.rec.SourceAt,
 		Authorizer:     g.auth,
 		Credentials:    g.credentials,
 		Logger:         g.Logger.With("component", "rtsp"),
@@ -158,6 +181,7 @@ func (g *Gateway) Start() error {
 		Paths:             g,
 		HLS:               g.hls,
 		WebRTC:            g.webrtcOrNil(),
+		Recordings:        g.rec,
 		Auth:              g.auth,
 		AllowOrigins:      hc.AllowOrigins,
 		TrustedProxies:    hc.TrustedProxies,
@@ -252,6 +276,12 @@ func (g *Gateway) Close() {
 	}
 	if g.rtsp != nil {
 		g.rtsp.Close()
+	}
+	if g.timeshift != nil {
+		g.timeshift.Close()
+	}
+	if g.rec != nil {
+		g.rec.Close()
 	}
 	if g.hub != nil {
 		g.hub.Close()

@@ -66,6 +66,8 @@ type pathCollector struct {
 	webrtcByState *prometheus.Desc
 	packetsLost   *prometheus.Desc
 	bytesSent     *prometheus.Desc
+	tsBytes       *prometheus.Desc
+	tsSeconds     *prometheus.Desc
 }
 
 func newPathCollector(g *Gateway) *pathCollector {
@@ -90,13 +92,18 @@ func newPathCollector(g *Gateway) *pathCollector {
 			"RTP packets the path's source lost on the way in: over every session of an RTSP pull, over the current RTSP publishers of a publisher path.", path, nil),
 		bytesSent: prometheus.NewDesc("streamgate_path_bytes_sent_total",
 			"Bytes sent to the path's readers by protocol; rtsp sums the current RTSP reader sessions only, so it drops when one leaves; hls (response bodies) and webrtc (RTP packets) keep what past muxers and viewers sent.", []string{"path", "protocol"}, nil),
+		tsBytes: prometheus.NewDesc("streamgate_timeshift_bytes",
+			"Media bytes the path's timeshift buffer holds.", path, nil),
+		tsSeconds: prometheus.NewDesc("streamgate_timeshift_seconds",
+			"Seconds of media the path's timeshift buffer holds: how far back an RTSP session can seek.", path, nil),
 	}
 }
 
 // Describe sends the descriptors of every metric the collector makes.
 func (c *pathCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.paths, c.ready, c.readers, c.drops, c.reconnects, c.hlsMuxers,
-		c.bytesIn, c.packetsIn, c.keyInterval, c.byProtocol, c.webrtcByState, c.packetsLost, c.bytesSent} {
+		c.bytesIn, c.packetsIn, c.keyInterval, c.byProtocol, c.webrtcByState, c.packetsLost, c.bytesSent,
+		c.tsBytes, c.tsSeconds} {
 		ch <- d
 	}
 }
@@ -139,6 +146,11 @@ func (c *pathCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		if pc.Pulled() {
 			ch <- prometheus.MustNewConstMetric(c.reconnects, prometheus.CounterValue, float64(ps.pull.Reconnects), pc.Name)
+		}
+		if b := g.timeshiftBuffer(pc.Name); b != nil {
+			start, end := b.Span()
+			ch <- prometheus.MustNewConstMetric(c.tsBytes, prometheus.GaugeValue, float64(b.Bytes()), pc.Name)
+			ch <- prometheus.MustNewConstMetric(c.tsSeconds, prometheus.GaugeValue, end.Sub(start).Seconds(), pc.Name)
 		}
 		hlsRunning := 0.0
 		if g.hls != nil {

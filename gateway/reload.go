@@ -116,6 +116,7 @@ func (g *Gateway) Reload(newConf *Config) error {
 	// What Start built stays, and so does its config: conf() tells what
 	// runs, and the next reload warns again until a restart.
 	cur.Log, cur.RTSP, cur.HTTP, cur.WebRTC, cur.Auth = running.Log, running.RTSP, running.HTTP, running.WebRTC, running.Auth
+	cur.Recordings = running.Recordings
 	d := diffPaths(old, cur)
 	g.setConf(cur)
 
@@ -133,8 +134,14 @@ func (g *Gateway) Reload(newConf *Config) error {
 		wg.Go(func() { g.hub.Reset(name) })
 	}
 	wg.Wait()
+	g.timeshift.Set(timeshiftPaths(cur))
 	if err := g.hub.SetAlwaysOn(alwaysOn(cur)); err != nil {
 		g.Logger.Warn("cannot start an always-on source", "error", err)
+	}
+	// Recorders whose settings changed restart; a recorder of a path that
+	// was reset above comes back on the new path by itself.
+	if err := g.rec.Apply(recordSettings(cur)); err != nil {
+		g.Logger.Warn("cannot start recording", "error", err)
 	}
 	for _, name := range slices.Concat(d.added, d.changed) {
 		if pc := cur.Paths[name]; pc != nil && !pc.Pattern && pc.HLSAlwaysOn && g.hls != nil {

@@ -106,6 +106,20 @@ type PathStatus struct {
 	HLS *HLSStatus `json:"hls,omitempty"`
 	// WebRTC is the WebRTC side of the path; nil when WebRTC is off.
 	WebRTC *WebRTCStatus `json:"webrtc,omitempty"`
+	// Timeshift is the path's timeshift buffer; nil when the path has none.
+	Timeshift *TimeshiftStatus `json:"timeshift,omitempty"`
+}
+
+// TimeshiftStatus describes what a path's timeshift buffer holds: the
+// range RTSP clients can seek into and the memory it takes.
+type TimeshiftStatus struct {
+	// Window is the configured window in seconds.
+	Window float64 `json:"window"`
+	// Start and End bound what can be played now; nil while empty.
+	Start *time.Time `json:"start,omitempty"`
+	End   *time.Time `json:"end,omitempty"`
+	// Bytes is the media the buffer holds.
+	Bytes int64 `json:"bytes"`
 }
 
 // ReadersByProtocol counts a path's readers by protocol: RTSP sessions,
@@ -211,7 +225,31 @@ func apiRoutes() []apiRoute {
 		{http.MethodGet, "/api/v1/sessions", listSessions},
 		{http.MethodDelete, "/api/v1/sessions/{id}", kickSession},
 		{http.MethodPost, "/api/v1/config/reload", reloadConfig},
+		{http.MethodGet, recordingsRoute, listRecordings},
 	}
+}
+
+// recordingsRoute lists a path's recordings. Unlike the rest of the API it
+// needs read on the path, not api: the player page of a viewer uses it.
+const recordingsRoute = "/api/v1/recordings/{name}"
+
+// recordingsKey carries APIRoutes.Recordings to listRecordings.
+const recordingsKey = "streamgate.recordings"
+
+// listRecordings answers GET /api/v1/recordings/{name} through Recordings.
+func listRecordings(c *gin.Context, _ API, name string) {
+	if !validAPIPathName(name) {
+		apiFail(c, http.StatusBadRequest, fmt.Sprintf("invalid path name %q", name))
+		return
+	}
+	rec, _ := c.Get(recordingsKey)
+	r, _ := rec.(Recordings)
+	if r == nil {
+		apiFail(c, http.StatusNotFound, "recording is off")
+		return
+	}
+	c.Status(http.StatusOK)
+	r.ServeSpans(c.Writer, c.Request, name)
 }
 
 // APIRoutes adds the REST API and the metrics endpoint to the front door;
@@ -228,6 +266,9 @@ type APIRoutes struct {
 	// Auth judges /api (action api) and /metrics (action metrics); nil
 	// lets everyone in.
 	Auth Authorizer
+	// Recordings answers GET /api/v1/recordings/{path} (action read on the
+	// path); nil answers 404.
+	Recordings Recordings
 }
 
 // Mount registers /api/..., /metrics and the request counter on r.
@@ -241,7 +282,16 @@ func (a APIRoutes) Mount(r *gin.Engine) {
 		r.GET("/metrics", guard, h)
 		r.HEAD("/metrics", guard, h)
 	}
-	guard := requireAction(a.Auth, auth.ActionAPI, apiFail)
+	apiGuard := requireAction(a.Auth, auth.ActionAPI, apiFail)
+	guard := func(c *gin.Context) {
+		if name, ok := matchRoute(recordingsRoute, c.Request.URL.Path); ok {
+			if !authorizeRequest(c, a.Auth, auth.ActionRead, name, apiFail) {
+				c.Abort()
+			}
+			return
+		}
+		apiGuard(c)
+	}
 	r.Any("/api", guard, a.serveAPI)
 	r.Any("/api/*rest", guard, a.serveAPI)
 }
@@ -259,6 +309,9 @@ func (a APIRoutes) serveAPI(c *gin.Context) {
 		return
 	}
 	path := c.Request.URL.Path
+	if a.Recordings != nil {
+		c.Set(recordingsKey, a.Recordings)
+	}
 	var allow []string
 	for _, rt := range apiRoutes() {
 		name, ok := matchRoute(rt.pattern, path)

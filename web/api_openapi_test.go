@@ -86,7 +86,8 @@ const fullPathKeys = `{"source":"rtsp://10.0.0.12/live","sourceProtocol":"tcp","
 "sourceSkipVerify":false,"sourceReadTimeout":"10s","onDemand":true,"onDemandStartTimeout":"10s",
 "onDemandCloseAfter":"5s","outageGrace":"10s","gopCache":true,"overridePublisher":false,
 "readUser":"","readPass":"","publishUser":"","publishPass":"","maxReaders":0,
-"hlsVariant":"fmp4","hlsAlwaysOn":false}`
+"hlsVariant":"fmp4","hlsAlwaysOn":false,"record":true,"recordSegmentDuration":"1m",
+"recordPartDuration":"1s","recordDeleteAfter":"24h","recordMaxBytes":"20GiB"}`
 
 func TestOpenAPIShapes(t *testing.T) {
 	spec := loadSpec(t)
@@ -116,6 +117,9 @@ func TestOpenAPIShapes(t *testing.T) {
 		{method: "DELETE", target: "/api/v1/sessions/whep-4f5e", op: "DELETE /api/v1/sessions/{id}", status: 204},
 		{method: "DELETE", target: "/api/v1/sessions/whep-4f5e", op: "DELETE /api/v1/sessions/{id}", status: 404},
 		{method: "POST", target: "/api/v1/config/reload", op: "POST /api/v1/config/reload", status: 200},
+		{method: "GET", target: "/api/v1/recordings/site/door", op: "GET /api/v1/recordings/{name}", status: 200},
+		{method: "GET", target: "/api/v1/recordings/cam1?start=bad", op: "GET /api/v1/recordings/{name}", status: 400},
+		{method: "GET", target: "/api/v1/recordings/nope", op: "GET /api/v1/recordings/{name}", status: 404},
 		// Unknown routes and wrong methods answer the Error shape too.
 		{method: "GET", target: "/api/v1/nope", status: 404},
 		{method: "PUT", target: "/api/v1/paths", status: 405},

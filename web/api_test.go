@@ -72,7 +72,8 @@ func applyKeys(p *PathStatus, body map[string]any) error {
 			p.OnDemand = b
 		case "source", "sourceProtocol", "sourceFingerprint", "sourceSkipVerify", "sourceReadTimeout",
 			"onDemandStartTimeout", "onDemandCloseAfter", "outageGrace", "gopCache", "overridePublisher",
-			"readUser", "readPass", "publishUser", "publishPass", "maxReaders", "hlsVariant", "hlsAlwaysOn":
+			"readUser", "readPass", "publishUser", "publishPass", "maxReaders", "hlsVariant", "hlsAlwaysOn",
+			"record", "recordSegmentDuration", "recordPartDuration", "recordDeleteAfter", "recordMaxBytes":
 		default:
 			return fmt.Errorf("paths.%s.%s: unknown key: %w", p.Name, k, ErrInvalid)
 		}
@@ -178,8 +179,9 @@ func testAPIPaths() *fakeAPI {
 				{Index: 1, Kind: "audio", Codec: "AAC",
 					HLS: &TrackOutput{Carried: true}, WebRTC: &TrackOutput{Reason: "AAC is not playable over WebRTC"}},
 			},
-			HLS:    &HLSStatus{Running: true, Variant: "lowLatency"},
-			WebRTC: &WebRTCStatus{Viewers: 1, Warnings: []string{"the video has B-frames"}},
+			HLS:       &HLSStatus{Running: true, Variant: "lowLatency"},
+			WebRTC:    &WebRTCStatus{Viewers: 1, Warnings: []string{"the video has B-frames"}},
+			Timeshift: &TimeshiftStatus{Window: 600, Start: &since, End: &retry, Bytes: 1 << 20},
 		},
 		{
 			Name: "site/door", State: "ready",
@@ -200,7 +202,7 @@ func newAPIServer(t *testing.T, api API, m Metrics, mh http.Handler) *Server {
 	return &Server{
 		Paths: testPaths(),
 		HLS:   &fakeHLS{},
-		Extra: APIRoutes{API: api, Metrics: m, MetricsHandler: mh}.Mount,
+		Extra: APIRoutes{API: api, Metrics: m, MetricsHandler: mh, Recordings: &fakeRecordings{}}.Mount,
 	}
 }
 

@@ -27,6 +27,8 @@ type Authorizer interface {
 //	/{path}/, /{path}, /{path}/{file}    read on path (player page, redirect, HLS)
 //	/{path}/whep[/{session}]             read on path
 //	/{path}/whip[/{session}]             publish on path
+//	/{path}/recordings/{file}            read on path
+//	/api/v1/recordings/{path}            read on path
 //	/api, /api/*                         api
 //	/metrics                             metrics
 //	/, /healthz, /readyz, /assets/*      nothing

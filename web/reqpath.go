@@ -17,20 +17,26 @@ var reservedNames = [...]string{"api", "metrics", "healthz", "readyz", "assets"}
 type targetKind int
 
 const (
-	targetBad      targetKind = iota // malformed or hostile URL: 400
-	targetNotFound                   // well formed, but nothing can live there: 404
-	targetList                       // "/": the stream list
-	targetPlayer                     // "/{path}/": the player page
-	targetBare                       // "/{path}": redirect to "/{path}/" if the path exists
-	targetMedia                      // "/{path}/{file}": HLS
-	targetWHEP                       // "/{path}/whep", "/{path}/whep/{session}": WebRTC viewers
-	targetWHIP                       // "/{path}/whip", "/{path}/whip/{session}": WebRTC publishers
+	targetBad       targetKind = iota // malformed or hostile URL: 400
+	targetNotFound                    // well formed, but nothing can live there: 404
+	targetList                        // "/": the stream list
+	targetPlayer                      // "/{path}/": the player page
+	targetBare                        // "/{path}": redirect to "/{path}/" if the path exists
+	targetMedia                       // "/{path}/{file}": HLS
+	targetWHEP                        // "/{path}/whep", "/{path}/whep/{session}": WebRTC viewers
+	targetWHIP                        // "/{path}/whip", "/{path}/whip/{session}": WebRTC publishers
+	targetRecording                   // "/{path}/recordings/{file}": playback of recordings
 )
 
 // webrtcEndpoints maps the segment that names a WebRTC endpoint to its
 // kind. A path name cannot end with these segments, which belong to the
 // path before them.
 var webrtcEndpoints = map[string]targetKind{"whep": targetWHEP, "whip": targetWHIP}
+
+// recordingsSegment names the playback files of a path's recordings:
+// "/{path}/recordings/{file}". A path name cannot end with it when a file
+// follows.
+const recordingsSegment = "recordings"
 
 // target is a request URL split into what it asks for.
 type target struct {
@@ -88,6 +94,13 @@ func parseTarget(escaped, decoded string) target {
 	last := segs[len(segs)-1]
 	if t, ok := webrtcTarget(segs); ok {
 		return t
+	}
+	if n := len(segs); n >= 3 && segs[n-2] == recordingsSegment && strings.Contains(last, ".") {
+		name := strings.Join(segs[:n-2], "/")
+		if !validPathName(name) || !validSegment(last) {
+			return target{kind: targetNotFound}
+		}
+		return target{kind: targetRecording, path: name, file: last}
 	}
 	if strings.Contains(last, ".") {
 		name := strings.Join(segs[:len(segs)-1], "/")

@@ -23,6 +23,7 @@ import (
 //	GET  /{path}                  301 to "{last segment}/" when the path exists
 //	GET  /{path}/{file.ext}       HLS.ServeHLS(path, file), with CORS; OPTIONS is the preflight
 //	     /{path}/whep, /whip      later: WebRTC, dispatched here on the last segment
+//	GET  /{path}/recordings/{file.ext}  Recordings.ServeRecording(path, file), with CORS
 //
 // Pages of a path, media and WHEP need read on the path, WHIP publish
 // (auth.go); the list, health probes and assets need nothing.
@@ -102,6 +103,9 @@ func (s *Server) dispatch(c *gin.Context) {
 	case targetWHEP, targetWHIP:
 		s.webrtc(c, t)
 		return
+	case targetRecording:
+		s.recording(c, t.path, t.file)
+		return
 	}
 	switch t.kind {
 	case targetBad:
@@ -155,6 +159,24 @@ func (s *Server) media(c *gin.Context, path, file string) {
 	// WriteHeader must get 200.
 	c.Status(http.StatusOK)
 	s.HLS.ServeHLS(c.Writer, c.Request, path, file)
+}
+
+// recording serves a playback file of a path's recordings, with CORS; it
+// needs read on the path, like live media.
+func (s *Server) recording(c *gin.Context, path, file string) {
+	markMedia(c)
+	if !cors(c, s.origins) {
+		return
+	}
+	if !authorizeRequest(c, s.Auth, auth.ActionRead, path, textFail) {
+		return
+	}
+	if s.Recordings == nil {
+		c.String(http.StatusNotFound, "404 page not found: recording is off\n")
+		return
+	}
+	c.Status(http.StatusOK)
+	s.Recordings.ServeRecording(c.Writer, c.Request, path, file)
 }
 
 // webrtc hands a WHEP or WHIP request to the WebRTC server, with CORS.

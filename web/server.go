@@ -56,6 +56,15 @@ type WebRTC interface {
 	ServeWHIP(w http.ResponseWriter, r *http.Request, path, session string)
 }
 
+// Recordings serves the recordings of paths: the list of spans (the API's
+// GET /api/v1/recordings/{path}) and the playback files under
+// /{path}/recordings/ (an HLS VOD playlist, an MP4 download, the segment
+// files). It answers 400, 404 and 409 itself.
+type Recordings interface {
+	ServeSpans(w http.ResponseWriter, r *http.Request, path string)
+	ServeRecording(w http.ResponseWriter, r *http.Request, path, file string)
+}
+
 // PathInfo describes one path for the pages.
 type PathInfo struct {
 	Name      string      // path name, may contain '/'
@@ -90,6 +99,8 @@ type Server struct {
 	HLS HLS
 	// WebRTC serves WHEP and WHIP; nil answers 404 to them.
 	WebRTC WebRTC
+	// Recordings serves /{path}/recordings/{file}; nil answers 404 to them.
+	Recordings Recordings
 	// Auth judges player pages, HLS, WHEP (read) and WHIP (publish); nil
 	// lets everyone in. The API and /metrics are guarded by APIRoutes.Auth.
 	Auth Authorizer

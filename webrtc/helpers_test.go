@@ -3,7 +3,6 @@ package webrtc
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -154,25 +153,11 @@ func (s *source) audioTime() time.Duration {
 	return time.Duration(s.ai) * opusTicks * time.Second / 48000
 }
 
-// seiIndex is an SEI NAL unit (user data unregistered) carrying frame index i
-// as 8 hex digits, so a receiver can tell which frame a packet belongs to.
-func seiIndex(i int) []byte {
-	b := []byte{6, 5, 24}
-	b = append(b, []byte("streamgate-test!")...)
-	b = append(b, []byte(fmt.Sprintf("%08x", i))...)
-	return append(b, 0x80)
-}
+// seiIndex is the SEI NAL unit carrying frame index i (testclip.FrameSEI).
+func seiIndex(i int) []byte { return testclip.FrameSEI(i) }
 
 // frameIndex finds the SEI of seiIndex in the first packet of a frame.
-func frameIndex(payload []byte) (int, bool) {
-	i := bytes.Index(payload, []byte("streamgate-test!"))
-	if i < 0 || i+16+8 > len(payload) {
-		return 0, false
-	}
-	var n int
-	_, err := fmt.Sscanf(string(payload[i+16:i+24]), "%08x", &n)
-	return n, err == nil
-}
+func frameIndex(payload []byte) (int, bool) { return testclip.FrameIndex(payload) }
 
 func (s *source) writeVideo() {
 	au := s.clip.Video[s.vi%len(s.clip.Video)]

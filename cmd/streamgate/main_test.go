@@ -13,7 +13,10 @@ import (
 // Neither run nor the process tests may leave a goroutine behind: every
 // child process is killed and waited for by its test.
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) {
+		removeBinary()
+		os.Exit(code)
+	}))
 }
 
 // writeFile writes content to name in a fresh temporary directory.

@@ -10,7 +10,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -38,13 +37,7 @@ func TestProcess(t *testing.T) {
 			t.Skipf("%s not installed", tool)
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), procTimeout)
-	defer cancel()
-	bin := filepath.Join(t.TempDir(), "streamgate")
-	start := time.Now()
-	out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, ".").CombinedOutput()
-	require.NoError(t, err, "go build: %s", out)
-	t.Logf("go build took %v", time.Since(start).Round(time.Millisecond))
+	bin := streamgateBinary(t)
 
 	t.Run("SIGTERM", func(t *testing.T) {
 		ctx := procCtx(t)

@@ -118,6 +118,19 @@ func (p *Path) Release() { p.hub.release(p) }
 func (p *Path) WaitStream(ctx context.Context) (*Stream, error) {
 	timer := time.NewTimer(p.conf.StartTimeout)
 	defer timer.Stop()
+	return p.awaitStream(ctx, timer.C, p.conf.HasSource)
+}
+
+// NextStream waits, without a timeout, until the path has a stream, and
+// returns it: for consumers that follow a path for as long as they run (a
+// timeshift buffer, a recorder), whatever kind of source it has.
+func (p *Path) NextStream(ctx context.Context) (*Stream, error) {
+	return p.awaitStream(ctx, nil, true)
+}
+
+// awaitStream returns the stream once there is one; without wait it does
+// not wait, else until deadline fires (never when nil) or ctx ends.
+func (p *Path) awaitStream(ctx context.Context, deadline <-chan time.Time, wait bool) (*Stream, error) {
 	for {
 		p.mu.Lock()
 		closed, st, ready := p.closed, p.stream, p.ready
@@ -127,12 +140,12 @@ func (p *Path) WaitStream(ctx context.Context) (*Stream, error) {
 			return nil, ErrPathClosed
 		case st != nil:
 			return st, nil
-		case !p.conf.HasSource:
+		case !wait:
 			return nil, ErrNoStream
 		}
 		select {
 		case <-ready:
-		case <-timer.C:
+		case <-deadline:
 			return nil, ErrNoStream
 		case <-ctx.Done():
 			return nil, fmt.Errorf("%w: %w", ErrNoStream, ctx.Err())
@@ -251,7 +264,7 @@ func (p *Path) unpublish(pub *Publisher) {
 	st := p.stream
 	st.goOffline()
 	var closeNow *Stream
-	if p.closed || p.conf.OutageGrace <= 0 || (st.ReaderCount() == 0 && !held) {
+	if p.closed || p.conf.OutageGrace <= 0 || (st.Attached() == 0 && !held) {
 		closeNow = st
 		p.clearStreamLocked()
 	} else {
@@ -384,6 +397,8 @@ func (p *Path) close() {
 	if st != nil {
 		p.clearStreamLocked()
 	}
+	// Wake whoever waits for a stream: there will be none.
+	close(p.ready)
 	p.mu.Unlock()
 
 	if pub != nil {

@@ -36,6 +36,10 @@ type ReaderConfig struct {
 	// received before the reader joined. The unit is only valid during the
 	// call (Retain it to keep it). A non-nil error ends the reader with it.
 	OnUnit func(u *Unit, cached bool) error
+	// Internal marks a reader that serves the gateway itself (a timeshift
+	// buffer, a recorder) rather than a viewer: it does not count against
+	// the path's MaxReaders nor in ReaderCount.
+	Internal bool
 	// OnBurst, if set, sees the whole catch-up burst (read-only, in the
 	// reader's goroutine) before its first unit is delivered, so an output
 	// can decide how to time it.
@@ -107,7 +111,7 @@ func (s *Stream) AddReader(conf ReaderConfig) (*Reader, error) {
 		s.mu.Unlock()
 		return nil, err
 	}
-	if s.conf.MaxReaders > 0 && len(s.readers) >= s.conf.MaxReaders {
+	if s.conf.MaxReaders > 0 && !conf.Internal && len(s.readers)-s.internal >= s.conf.MaxReaders {
 		s.mu.Unlock()
 		return nil, ErrTooManyReaders
 	}
@@ -129,6 +133,9 @@ func (s *Stream) AddReader(conf ReaderConfig) (*Reader, error) {
 		r.waitKey = r.keyed && len(r.burst) == 0
 	}
 	s.readers = append(s.readers, r)
+	if conf.Internal {
+		s.internal++
+	}
 	s.mu.Unlock()
 
 	go r.run()
@@ -279,6 +286,9 @@ func (s *Stream) removeReader(r *Reader) {
 			// Units are offered under s.mu to listed readers only, so the
 			// count is final once r leaves the list.
 			s.dropsGone += r.lost()
+			if r.conf.Internal {
+				s.internal--
+			}
 			last := len(s.readers) - 1
 			s.readers[i] = s.readers[last]
 			s.readers[last] = nil

@@ -305,3 +305,21 @@ func TestReaderDropsReported(t *testing.T) {
 		}
 	}
 }
+
+// TestInternalReadersDoNotCount: a reader that serves the gateway (a
+// timeshift buffer, a recorder) takes no viewer's place under MaxReaders
+// and is not counted as a viewer.
+func TestInternalReadersDoNotCount(t *testing.T) {
+	s := newStream(videoDesc(testSPS), StreamConfig{MaxReaders: 1}, discardLogger())
+	defer s.close(nil)
+	in, err := s.AddReader(ReaderConfig{Name: "timeshift", Internal: true, OnUnit: func(*Unit, bool) error { return nil }})
+	require.NoError(t, err)
+	defer in.Close()
+	v, err := s.AddReader(ReaderConfig{Name: "viewer", OnUnit: func(*Unit, bool) error { return nil }})
+	require.NoError(t, err, "the internal reader left the viewer's place free")
+	defer v.Close()
+	_, err = s.AddReader(ReaderConfig{Name: "second viewer", OnUnit: func(*Unit, bool) error { return nil }})
+	require.ErrorIs(t, err, ErrTooManyReaders)
+	assert.Equal(t, 1, s.ReaderCount())
+	assert.Equal(t, 2, s.Attached())
+}

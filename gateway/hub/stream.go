@@ -63,6 +63,7 @@ type Stream struct {
 
 	mu       sync.Mutex
 	readers  []*Reader
+	internal int // how many of readers are Internal
 	hist     history
 	gen      uint32
 	online   bool
@@ -141,8 +142,16 @@ func (s *Stream) Online() bool {
 	return s.online
 }
 
-// ReaderCount is the number of readers attached.
+// ReaderCount is the number of viewers' readers attached (internal
+// readers left out).
 func (s *Stream) ReaderCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.readers) - s.internal
+}
+
+// Attached is the number of readers of every kind, internal ones included.
+func (s *Stream) Attached() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.readers)

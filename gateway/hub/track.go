@@ -162,3 +162,8 @@ func sameCodecs(a, b *description.Session) bool {
 func optionalEqual(a, b []byte) bool {
 	return len(a) == 0 || len(b) == 0 || bytes.Equal(a, b)
 }
+
+// SameCodecs reports whether two session descriptions carry the same tracks
+// with the same codec parameters, so media of one can follow media of the
+// other without the reader noticing.
+func SameCodecs(a, b *description.Session) bool { return sameCodecs(a, b) }

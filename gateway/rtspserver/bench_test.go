@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/bluenviron/gortsplib/v5"
+	"github.com/bluenviron/gortsplib/v5/pkg/headers"
 	"github.com/stretchr/testify/require"
 
 	"github.com/streamgate/streamgate/gateway/hub"
@@ -72,4 +73,53 @@ func delayAt(tb testing.TB, pub *testPublisher, pkts []recvPacket, vi int, at ti
 	}
 	require.GreaterOrEqual(tb, bestDist, time.Duration(0), "no video frame received")
 	return best
+}
+
+// BenchmarkTimeshiftSeek measures seek-to-first-frame over RTSP inside a
+// timeshift window: from sending PLAY with a clock Range 2 s back to the
+// first packet of the keyframe. Each op is one seek on a paused session.
+func BenchmarkTimeshiftSeek(b *testing.B) {
+	env := newEnv(b, envConfig{
+		paths:     map[string]hub.PathConf{"ts": {HasSource: true, Extra: &synthConf{gop: 25, fps: 25}}},
+		timeshift: map[string]time.Duration{"ts": time.Minute},
+	})
+	waitBuffered(b, env, "ts", 4*time.Second)
+	r := startReader(b, env.url("ts"), gortsplib.ProtocolTCP)
+	r.waitCount(b, 10)
+	var total time.Duration
+	for b.Loop() {
+		_, err := r.c.Pause()
+		require.NoError(b, err)
+		n := r.count()
+		_, end := env.keep.Buffer("ts").Span()
+		sent := time.Now()
+		_, err = r.c.Play(&headers.Range{Value: &headers.RangeUTC{Start: end.Add(-2 * time.Second).Truncate(time.Second)}})
+		require.NoError(b, err)
+		r.waitCount(b, n+1)
+		total += r.packets()[n].at.Sub(sent)
+	}
+	b.ReportMetric(float64(total.Microseconds())/1000/float64(b.N), "ms-to-first-packet")
+}
+
+// BenchmarkRecordingsSeek measures seek-to-first-frame in recordings on
+// disk: from PLAY with a clock Range older than the timeshift window to the
+// first packet. Each op is one seek on a paused session.
+func BenchmarkRecordingsSeek(b *testing.B) {
+	env, st := recEnv(b)
+	first := waitRecorded(b, st, "ts", 5*time.Second)
+	r := startReader(b, env.url("ts"), gortsplib.ProtocolTCP)
+	r.waitCount(b, 10)
+	target := first.Add(1500 * time.Millisecond).Truncate(time.Second).Add(time.Second)
+	var total time.Duration
+	for b.Loop() {
+		_, err := r.c.Pause()
+		require.NoError(b, err)
+		n := r.count()
+		sent := time.Now()
+		_, err = r.c.Play(&headers.Range{Value: &headers.RangeUTC{Start: target}})
+		require.NoError(b, err)
+		r.waitCount(b, n+1)
+		total += r.packets()[n].at.Sub(sent)
+	}
+	b.ReportMetric(float64(total.Microseconds())/1000/float64(b.N), "ms-to-first-packet")
 }

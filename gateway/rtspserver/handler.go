@@ -3,14 +3,19 @@ package rtspserver
 import (
 	"crypto/tls"
 	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/bluenviron/gortsplib/v5"
 	"github.com/bluenviron/gortsplib/v5/pkg/base"
 
 	"github.com/streamgate/streamgate/auth"
 	"github.com/streamgate/streamgate/gateway/hub"
+	"github.com/streamgate/streamgate/gateway/timeline"
 )
 
 // handler receives gortsplib's callbacks for both listeners.
@@ -32,6 +37,8 @@ type connState struct {
 	refused bool
 	// nonce is the Digest nonce of the connection's challenges.
 	nonce string
+	// describe is the stream a DESCRIBE of recordings answered with.
+	describe *gortsplib.ServerStream
 }
 
 func (h *handler) OnConnOpen(ctx *gortsplib.ServerHandlerOnConnOpenCtx) {
@@ -75,9 +82,17 @@ func (h *handler) OnResponse(c *gortsplib.ServerConn, res *base.Response) {
 	}
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
+	if cs.describe != nil {
+		// The SDP is in res.Body by now.
+		cs.describe.Close()
+		cs.describe = nil
+	}
 	if cs.refused {
 		delete(res.Header, "Session")
 		return
+	}
+	if cs.method == base.Play && res.StatusCode == base.StatusOK {
+		fixRTPInfo(c, res)
 	}
 	if res.StatusCode == base.StatusNotImplemented && !cs.sesHdr && needsSession(cs.method) {
 		res.StatusCode = base.StatusSessionNotFound
@@ -94,6 +109,32 @@ func (h *handler) OnResponse(c *gortsplib.ServerConn, res *base.Response) {
 }
 
 // needsSession reports whether gortsplib serves m only within a session.
+// fixRTPInfo gives a PLAY response the RTP-Info of what the session sends.
+// gortsplib describes the shared stream, whose numbering no session uses
+// (each session numbers its own packets); playback from the timeline
+// knows its first sequence numbers and timestamps and says them, live
+// play names only the tracks.
+func fixRTPInfo(c *gortsplib.ServerConn, res *base.Response) {
+	ss := c.Session()
+	if ss == nil {
+		return
+	}
+	ses := sessionOf(ss)
+	if ses == nil {
+		return
+	}
+	ses.mu.Lock()
+	info := ses.rtpInfo
+	ses.rtpInfo = nil
+	ses.mu.Unlock()
+	if info != nil {
+		if res.Header == nil {
+			res.Header = base.Header{}
+		}
+		res.Header["RTP-Info"] = info.Marshal()
+	}
+}
+
 func needsSession(m base.Method) bool {
 	switch m {
 	case base.Play, base.Pause, base.Record, base.Teardown:
@@ -154,6 +195,10 @@ func statusOf(err error) base.StatusCode {
 		return base.StatusNotEnoughBandwidth
 	case errors.Is(err, hub.ErrPublishNotAllowed), errors.Is(err, hub.ErrPublisherExists):
 		return base.StatusForbidden
+	case errors.Is(err, errNotRecorded):
+		return base.StatusNotFound
+	case errors.Is(err, timeline.ErrOutOfRange):
+		return base.StatusInvalidRange
 	}
 	return base.StatusBadRequest
 }
@@ -167,6 +212,10 @@ func failure(err error) (*base.Response, error) {
 		res.StatusMessage = "Forbidden: this path does not accept publishers"
 	case errors.Is(err, hub.ErrNoStream):
 		res.StatusMessage = "Not Found: no stream is available on this path"
+	case errors.Is(err, errNotRecorded):
+		res.StatusMessage = "Not Found: no recordings of this path at that time"
+	case errors.Is(err, timeline.ErrOutOfRange):
+		res.StatusMessage = "Invalid Range: the requested time is outside what this path keeps"
 	}
 	return res, err
 }
@@ -175,6 +224,11 @@ func (h *handler) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.R
 	name := pathName(ctx.Path)
 	if res := h.authorize(ctx.Conn, ctx.Request, name, auth.ActionRead); res != nil {
 		return res, nil, nil
+	}
+	if start, ok, err := recordingStart(ctx.Query); err != nil {
+		return &base.Response{StatusCode: base.StatusBadRequest, StatusMessage: "Bad Request: " + err.Error()}, nil, err
+	} else if ok {
+		return h.describeRecorded(ctx, name, start)
 	}
 	p, err := h.s.Paths.Acquire(name)
 	if err != nil {
@@ -230,6 +284,21 @@ func (h *handler) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Respons
 		return &base.Response{StatusCode: base.StatusUnsupportedTransport}, nil, nil
 	}
 	ses := sessionOf(ctx.Session)
+	start, recorded, err := recordingStart(ctx.Query)
+	if err != nil {
+		return &base.Response{StatusCode: base.StatusBadRequest, StatusMessage: "Bad Request: " + err.Error()}, nil, err
+	}
+	if recorded {
+		if multicast {
+			return &base.Response{StatusCode: base.StatusUnsupportedTransport}, nil, nil
+		}
+		rs, err := ses.setupRecorded(h.serverOf(ctx.Conn), name, start)
+		if err != nil {
+			res, err := failure(err)
+			return res, nil, err
+		}
+		return &base.Response{StatusCode: base.StatusOK}, rs, nil
+	}
 	rs, err := ses.setup(h.serverOf(ctx.Conn), name, multicast)
 	if err != nil {
 		res, err := failure(err)
@@ -240,12 +309,38 @@ func (h *handler) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Respons
 
 func (h *handler) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Response, error) {
 	ses := sessionOf(ctx.Session)
-	if err := ses.play(); err != nil {
+	ses.logger().Debug("PLAY", "range", ctx.Request.Header["Range"], "scale", ctx.Request.Header["Scale"])
+	// A refused Range or Scale is answered without an error, so gortsplib
+	// keeps the connection and the session plays on as it did.
+	if v := ctx.Request.Header["Scale"]; len(v) > 0 {
+		if f, err := strconv.ParseFloat(strings.TrimSpace(v[0]), 64); err != nil || f != 1 {
+			ses.logger().Info("PLAY refused", "reason", errScale, "scale", v[0])
+			return &base.Response{
+				StatusCode:    base.StatusHeaderFieldNotValidForResource,
+				StatusMessage: "Header Field Not Valid for Resource: only Scale 1 is supported",
+			}, nil
+		}
+	}
+	rng, err := parseRange(strings.Join(ctx.Request.Header["Range"], ","))
+	if err != nil {
+		ses.logger().Info("PLAY refused", "reason", err)
+		return &base.Response{StatusCode: base.StatusBadRequest, StatusMessage: "Bad Request: " + err.Error()}, nil
+	}
+	ans, err := ses.playRequest(rng, ctx.Request.URL)
+	if errors.Is(err, timeline.ErrOutOfRange) {
+		ses.logger().Info("PLAY refused", "reason", err)
+		res, _ := failure(err)
+		return res, nil
+	}
+	if err != nil {
 		return failure(err)
 	}
+	ses.mu.Lock()
+	ses.rtpInfo = ans.rtpInfo
+	ses.mu.Unlock()
 	return &base.Response{
 		StatusCode: base.StatusOK,
-		Header:     base.Header{"Range": base.HeaderValue{"npt=now-"}},
+		Header:     base.Header{"Range": base.HeaderValue{ans.rangeHdr}},
 	}, nil
 }
 
@@ -276,4 +371,45 @@ func (h *handler) OnPacketsLost(ctx *gortsplib.ServerHandlerOnPacketsLostCtx) {
 
 func (h *handler) OnDecodeError(ctx *gortsplib.ServerHandlerOnDecodeErrorCtx) {
 	sessionOf(ctx.Session).logger().Debug("publisher sent an undecodable packet", "error", ctx.Error)
+}
+
+// recordingStart reads the start=<RFC3339> query parameter that opens a
+// session on a path's recordings.
+func recordingStart(query string) (time.Time, bool, error) {
+	if query == "" {
+		return time.Time{}, false, nil
+	}
+	q, err := url.ParseQuery(query)
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("malformed query %q", query)
+	}
+	v := q.Get("start")
+	if v == "" {
+		return time.Time{}, false, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("start=%q is not an RFC 3339 time like 2026-11-25T20:30:00Z", v)
+	}
+	return t, true, nil
+}
+
+// describeRecorded answers DESCRIBE of rtsp://host/path?start=…: the SDP
+// of the recordings at that time. The stream only lives for the answer.
+func (h *handler) describeRecorded(ctx *gortsplib.ServerHandlerOnDescribeCtx, name string, start time.Time) (*base.Response, *gortsplib.ServerStream, error) {
+	src, err := h.s.recordedSource(name, start)
+	if err != nil {
+		res, err := failure(err)
+		return res, nil, err
+	}
+	rs := &gortsplib.ServerStream{Server: h.serverOf(ctx.Conn), Desc: src.Description()}
+	if err := rs.Initialize(); err != nil {
+		return &base.Response{StatusCode: base.StatusInternalServerError}, nil, err
+	}
+	if cs, _ := ctx.Conn.UserData().(*connState); cs != nil {
+		cs.mu.Lock()
+		cs.describe = rs // closed once the answer is written
+		cs.mu.Unlock()
+	}
+	return &base.Response{StatusCode: base.StatusOK}, rs, nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/streamgate/streamgate/gateway/hub"
+	"github.com/streamgate/streamgate/gateway/timeshift"
 )
 
 // testTimeout bounds every wait of a test, so a hang fails with a message
@@ -101,11 +102,14 @@ type envConfig struct {
 	sessionTimeout time.Duration
 	// host is the IP the server listens on. Defaults to 127.0.0.1.
 	host string
+	// timeshift gives every listed path a timeshift buffer of that window.
+	timeshift map[string]time.Duration
 }
 
 // testEnv is a running hub and RTSP server on loopback.
 type testEnv struct {
 	hub  *hub.Hub
+	keep *timeshift.Keeper
 	srv  *Server
 	logs *logSink
 	host string // "127.0.0.1:port"
@@ -132,6 +136,12 @@ func newEnv(t testing.TB, cfg envConfig) *testEnv {
 		Logger: logger,
 	}
 	require.NoError(t, h.Start())
+	keep := &timeshift.Keeper{Paths: h, Logger: logger}
+	ts := make(map[string]timeshift.Settings)
+	for name, w := range cfg.timeshift {
+		ts[name] = timeshift.Settings{Window: w}
+	}
+	keep.Set(ts)
 
 	if cfg.host == "" {
 		cfg.host = "127.0.0.1"
@@ -145,6 +155,7 @@ func newEnv(t testing.TB, cfg envConfig) *testEnv {
 			Address:        net.JoinHostPort(cfg.host, "0"),
 			Paths:          h,
 			Credentials:    cfg.credentials,
+			Timeshift:      keep.Source,
 			Logger:         logger,
 			SessionTimeout: cfg.sessionTimeout,
 		}
@@ -163,17 +174,19 @@ func newEnv(t testing.TB, cfg envConfig) *testEnv {
 		}
 	}
 	if err != nil {
+		keep.Close()
 		h.Close()
 		t.Fatalf("start server: %v", err)
 	}
 	t.Cleanup(func() {
 		srv.Close()
+		keep.Close()
 		h.Close()
 		if t.Failed() {
 			t.Logf("server log:\n%s", logs.String())
 		}
 	})
-	return &testEnv{hub: h, srv: srv, logs: logs, host: srv.Addr().String()}
+	return &testEnv{hub: h, keep: keep, srv: srv, logs: logs, host: srv.Addr().String()}
 }
 
 // freeUDPPair finds an even port p in 20000–60000 where p and p+1 are both

@@ -1,6 +1,7 @@
 package rtspserver
 
 import (
+	"math/rand/v2"
 	"time"
 
 	"github.com/pion/rtp"
@@ -33,6 +34,10 @@ type trackClock struct {
 	lastTS  uint32
 	lastIn  uint32
 	lastAt  time.Time
+	// lastOut is the media time of the last packet on the session's
+	// output timeline (the source's time for live packets); played-back
+	// packets are timed from it.
+	lastOut time.Time
 
 	// catch-up burst mapping: out = burstBase + (in-burstIn0)*num/den
 	burst bool
@@ -136,5 +141,59 @@ func (rw *rewriter) packet(u *hub.Unit, cached bool) *rtp.Packet {
 	tc.lastTS = tc.pkt.Timestamp
 	tc.lastIn = in.Timestamp
 	tc.lastAt = now
+	tc.lastOut = u.NTP
 	return &tc.pkt
+}
+
+// prime gives a track that never sent anything a random starting point,
+// anchored at output time out, so a PLAY response can announce its first
+// sequence number and timestamp before the first packet is sent.
+func (rw *rewriter) prime(i int, out time.Time) {
+	tc := &rw.tracks[i]
+	if tc.used {
+		return
+	}
+	tc.used = true
+	tc.lastSeq = uint16(rand.Uint32())
+	tc.lastTS = rand.Uint32()
+	tc.lastOut = out
+	tc.lastAt = rw.now()
+}
+
+// next tells the sequence number and timestamp the packet of track i at
+// output time out would get (for RTP-Info).
+func (rw *rewriter) next(i, clockRate int, out time.Time) (uint16, uint32) {
+	tc := &rw.tracks[i]
+	return tc.lastSeq + 1, tc.lastTS + ticksBetween(tc.lastOut, out, clockRate)
+}
+
+// played returns the header-rewritten copy of a packet played back from a
+// timeline at output time out: numbered after the track's last packet and
+// timed from it, so playback continues the session's timeline whether it
+// follows live packets, a PAUSE or a seek. The returned packet shares
+// in's payload and is valid until the next call for the same track.
+func (rw *rewriter) played(i, clockRate int, in *rtp.Packet, out time.Time) *rtp.Packet {
+	rw.prime(i, out)
+	tc := &rw.tracks[i]
+	tc.pkt = *in
+	tc.pkt.Header.Extension = false
+	tc.pkt.Header.Extensions = nil
+	tc.pkt.SequenceNumber = tc.lastSeq + 1
+	tc.pkt.Timestamp = tc.lastTS + ticksBetween(tc.lastOut, out, clockRate)
+	tc.lastSeq = tc.pkt.SequenceNumber
+	tc.lastTS = tc.pkt.Timestamp
+	tc.lastIn = in.Timestamp
+	tc.lastOut = out
+	tc.lastAt = rw.now()
+	// The next live packet resynchronises from here.
+	tc.epoch = rw.epoch - 1
+	tc.burst = false
+	return &tc.pkt
+}
+
+// ticksBetween is b-a in clock-rate ticks, wrapped to 32 bits (negative
+// when b is before a).
+func ticksBetween(a, b time.Time, clockRate int) uint32 {
+	d := int64(b.Sub(a))
+	return uint32(d/int64(time.Millisecond)*int64(clockRate)/1000) + uint32(d%int64(time.Millisecond)*int64(clockRate)/int64(time.Second))
 }

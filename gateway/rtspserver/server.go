@@ -19,6 +19,7 @@ import (
 
 	"github.com/streamgate/streamgate/auth"
 	"github.com/streamgate/streamgate/gateway/hub"
+	"github.com/streamgate/streamgate/gateway/timeline"
 )
 
 // Paths is what the server needs of the hub.
@@ -70,6 +71,14 @@ type Server struct {
 	AuthMethods []rtspauth.VerifyMethod
 	// Paths resolves path names. Required.
 	Paths Paths
+	// Timeshift returns the time range a path keeps for pause-and-resume
+	// and seeking (its timeshift buffer), or nil. Nil: no path keeps one.
+	Timeshift func(path string) timeline.Source
+	// Recordings returns a path's recordings from the segment that holds
+	// t (or the first one after it): for rtsp://host/path?start=<RFC3339>
+	// and for PLAY with a clock Range outside the timeshift window. Nil:
+	// nothing is recorded.
+	Recordings func(path string, t time.Time) (timeline.Source, error)
 	// Authorizer judges every DESCRIBE and SETUP (read) and ANNOUNCE
 	// (publish). Nil lets every request in that Credentials does not stop.
 	Authorizer Authorizer
@@ -271,4 +280,24 @@ func (s *Server) serverStream(srv *gortsplib.Server, st *hub.Stream, multicast b
 		rs.Close()
 	}()
 	return rs, nil
+}
+
+// errNotRecorded answers a request for recordings that do not exist.
+var errNotRecorded = errors.New("no recordings at that time")
+
+// recordedSource returns the recordings of a path at start, for a session
+// opened on them.
+func (s *Server) recordedSource(name string, start time.Time) (timeline.Source, error) {
+	if s.Recordings == nil {
+		return nil, fmt.Errorf("path %s: %w", name, errNotRecorded)
+	}
+	src, err := s.Recordings(name, start)
+	if err != nil {
+		return nil, fmt.Errorf("path %s: %w: %w", name, errNotRecorded, err)
+	}
+	if st, end := src.Span(); start.Before(st) && st.Sub(start) > time.Minute || start.After(end) {
+		return nil, fmt.Errorf("path %s: %w: recordings span %s – %s", name, errNotRecorded,
+			st.UTC().Format(time.RFC3339), end.UTC().Format(time.RFC3339))
+	}
+	return src, nil
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -12,9 +13,11 @@ import (
 	"github.com/bluenviron/gortsplib/v5"
 	"github.com/bluenviron/gortsplib/v5/pkg/description"
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
+	"github.com/bluenviron/gortsplib/v5/pkg/headers"
 	"github.com/pion/rtp"
 
 	"github.com/streamgate/streamgate/gateway/hub"
+	"github.com/streamgate/streamgate/gateway/timeline"
 )
 
 var errOtherPath = errors.New("a session can only set up tracks of one path")
@@ -37,9 +40,14 @@ type session struct {
 	reader    *hub.Reader
 	rw        *rewriter
 	pub       *hub.Publisher
-	closed    bool
-	done      chan struct{}
-	wg        sync.WaitGroup
+	vcr       vcrState
+	// ownRS says rs belongs to this session (a recordings session).
+	ownRS bool
+	// rtpInfo is the RTP-Info the pending PLAY response must carry.
+	rtpInfo headers.RTPInfo
+	closed  bool
+	done    chan struct{}
+	wg      sync.WaitGroup
 
 	writeErrors atomic.Uint64
 	lost        atomic.Uint64
@@ -114,10 +122,77 @@ func (ses *session) setup(srv *gortsplib.Server, name string, multicast bool) (*
 	if err != nil {
 		return nil, err
 	}
+	var ts timeline.Source
+	if ses.s.Timeshift != nil && !multicast {
+		ts = ses.s.Timeshift(name)
+	}
 	ses.mu.Lock()
 	ses.stream, ses.rs, ses.multicast = st, rs, multicast
 	ses.rw = newRewriter(len(st.Tracks))
+	ses.vcr.ts = ts
+	ses.initMediasLocked(st.Desc.Medias)
+	for i, m := range st.Desc.Medias {
+		for j := len(st.Tracks) - 1; j >= 0; j-- {
+			if st.Tracks[j].Media == m {
+				ses.vcr.track[i] = j // the media's first track
+			}
+		}
+	}
 	ses.mu.Unlock()
+	return rs, nil
+}
+
+// initMediasLocked prepares the playback state for a session set up on
+// medias (one slot per media, in description order).
+func (ses *session) initMediasLocked(medias []*description.Media) {
+	v := &ses.vcr
+	v.list = medias
+	v.medias = make(map[*description.Media]int, len(medias))
+	v.track = make([]int, len(medias))
+	v.lastSent = make([]time.Time, len(medias))
+	v.key = 0
+	keyed := false
+	for i, m := range medias {
+		v.medias[m] = i
+		v.track[i] = i
+		if !keyed && m.Type == description.MediaTypeVideo {
+			v.key, keyed = i, true
+		}
+	}
+}
+
+// setupRecorded prepares a session that plays a path's recordings from
+// start (rtsp://host/path?start=...): it has no live stream, only a
+// ServerStream of its own that describes the recorded tracks.
+func (ses *session) setupRecorded(srv *gortsplib.Server, name string, start time.Time) (*gortsplib.ServerStream, error) {
+	if _, err := ses.bind(name); err != nil {
+		return nil, err
+	}
+	ses.mu.Lock()
+	rs := ses.rs
+	ses.mu.Unlock()
+	if rs != nil {
+		return rs, nil
+	}
+	src, err := ses.s.recordedSource(name, start)
+	if err != nil {
+		return nil, err
+	}
+	rs = &gortsplib.ServerStream{Server: srv, Desc: src.Description()}
+	if err := rs.Initialize(); err != nil {
+		return nil, fmt.Errorf("serve recordings: %w", err)
+	}
+	ses.mu.Lock()
+	defer ses.mu.Unlock()
+	if ses.closed {
+		rs.Close()
+		return nil, hub.ErrPathClosed
+	}
+	ses.rs, ses.ownRS = rs, true
+	ses.rw = newRewriter(len(src.Description().Medias))
+	ses.vcr.recorded, ses.vcr.src, ses.vcr.origin = true, src, start
+	ses.initMediasLocked(src.Description().Medias)
+	ses.log = ses.log.With("recordingsFrom", start.UTC().Format(time.RFC3339))
 	return rs, nil
 }
 
@@ -128,6 +203,9 @@ func (ses *session) play() error {
 	if ses.reader != nil {
 		return nil
 	}
+	if ses.vcr.recorded {
+		return fmt.Errorf("%w: a recording has no live edge", timeline.ErrOutOfRange)
+	}
 	if ses.multicast {
 		// The stream's multicast feed serves every multicast reader.
 		ses.log.Info("reader playing", "transport", ses.ss.Transport().Protocol.String())
@@ -137,6 +215,10 @@ func (ses *session) play() error {
 		return hub.ErrNoStream
 	}
 	st, rw := ses.stream, ses.rw
+	medias, lastSent := ses.vcr.medias, ses.vcr.lastSent
+	if ses.vcr.ts == nil {
+		lastSent = nil // only a timeshift path resumes where it paused
+	}
 	setup := make(map[*description.Media]bool)
 	for _, m := range ses.ss.Medias() {
 		setup[m] = true
@@ -156,6 +238,11 @@ func (ses *session) play() error {
 			}
 			pkt := rw.packet(u, cached)
 			ses.writePacket(u.Track.Media, pkt, u.NTP)
+			if lastSent != nil && (u.Packet.Marker || !u.Track.IsVideo()) {
+				// Where a PAUSE leaves the session; read once this
+				// reader has stopped.
+				lastSent[medias[u.Track.Media]] = u.NTP
+			}
 			return nil
 		},
 	})
@@ -167,14 +254,21 @@ func (ses *session) play() error {
 	return nil
 }
 
-// pause detaches the session from the stream; other sessions do not notice.
+// pause detaches the session from the stream, or stops its playback from
+// the timeline, keeping its position; other sessions do not notice.
 func (ses *session) pause() {
 	ses.mu.Lock()
 	r := ses.reader
 	ses.reader = nil
 	ses.mu.Unlock()
+	played := ses.stopPlayback()
 	if r != nil {
 		r.Close()
+	}
+	if r != nil || played {
+		ses.mu.Lock()
+		ses.vcr.paused = true
+		ses.mu.Unlock()
 		ses.logger().Info("reader paused")
 	}
 }
@@ -254,7 +348,15 @@ func (ses *session) close(reason error) {
 	if pub != nil {
 		pub.Close()
 	}
+	ses.stopPlayback()
+	ses.dropCursor()
 	ses.wg.Wait()
+	ses.mu.Lock()
+	own := ses.ownRS
+	ses.mu.Unlock()
+	if own {
+		ses.rs.Close()
+	}
 	if p != nil {
 		p.Release()
 		attrs := []any{"reason", reason}

@@ -4,11 +4,13 @@
 package testclip
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -134,4 +136,39 @@ func Parse(annexB, adts []byte) (*Clip, error) {
 	}
 	cl.AudioConfig = mpeg4audio.AudioSpecificConfig{Type: pkts[0].Type, SampleRate: pkts[0].SampleRate, ChannelConfig: pkts[0].ChannelConfig}
 	return cl, nil
+}
+
+// frameTag marks the SEI of FrameSEI.
+const frameTag = "streamgate-test!"
+
+// FrameSEI is an H.264 SEI NAL unit (user data unregistered) carrying frame
+// index i as 8 hex digits. Put it in front of a picture's NAL units and
+// FrameIndex finds it again after any relay, repacketisation or remux that
+// keeps the bitstream, so a test can tell which frames arrived.
+func FrameSEI(i int) []byte {
+	b := []byte{6, 5, 24}
+	b = append(b, frameTag...)
+	b = append(b, fmt.Sprintf("%08x", i)...)
+	return append(b, 0x80)
+}
+
+// FrameIndex finds the first FrameSEI in b (an RTP payload, an access
+// unit, a whole stream) and returns its frame index.
+func FrameIndex(b []byte) (int, bool) {
+	n, _, ok := NextFrameIndex(b)
+	return n, ok
+}
+
+// NextFrameIndex is FrameIndex that also returns the rest of b after the
+// SEI, to walk every frame of a stream in order.
+func NextFrameIndex(b []byte) (index int, rest []byte, ok bool) {
+	i := bytes.Index(b, []byte(frameTag))
+	if i < 0 || i+len(frameTag)+8 > len(b) {
+		return 0, nil, false
+	}
+	v, err := strconv.ParseUint(string(b[i+len(frameTag):i+len(frameTag)+8]), 16, 32)
+	if err != nil {
+		return 0, nil, false
+	}
+	return int(v), b[i+len(frameTag)+8:], true
 }
