@@ -45,6 +45,9 @@ func (s *Server) newEngine() (*gin.Engine, error) {
 		cfgErr = fmt.Errorf("web: trusted proxies: %w", err)
 		_ = r.SetTrustedProxies(nil)
 	}
+	if s.OffersPerSecond > 0 {
+		s.offers = newOfferLimiter(s.OffersPerSecond, s.log)
+	}
 	s.origins = s.AllowOrigins
 	if len(s.origins) == 0 {
 		s.origins = []string{"*"}
@@ -161,6 +164,9 @@ func (s *Server) media(c *gin.Context, path, file string) {
 func (s *Server) webrtc(c *gin.Context, t target) {
 	markMedia(c)
 	if !corsWith(c, s.origins, webrtcCORS) {
+		return
+	}
+	if !s.allowOffer(c, t) {
 		return
 	}
 	// Decided before the body is read: a refused client learns nothing

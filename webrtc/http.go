@@ -173,6 +173,12 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, path, rest, proto
 		return
 	}
 	if r.Method == http.MethodPost {
+		release, err := s.admit(path, proto, r.RemoteAddr)
+		if err != nil {
+			s.writeErr(w, proto+" offer", path, err)
+			return
+		}
+		defer release()
 		if err := post(w, r, path); err != nil {
 			s.writeErr(w, proto+" offer", path, err)
 		}

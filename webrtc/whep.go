@@ -41,6 +41,9 @@ func (s *Server) postWHEP(w http.ResponseWriter, r *http.Request, path string) e
 		return pathError(err)
 	}
 	st, err := hp.WaitStream(r.Context())
+	if err == nil {
+		err = st.CheckRoom() // the hub reader is added once the peer connects
+	}
 	if err != nil {
 		hp.Release()
 		return pathError(err)
