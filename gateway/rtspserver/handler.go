@@ -210,7 +210,7 @@ func (h *handler) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*base.R
 	if res := h.authorize(ctx.Conn, ctx.Request, name, auth.ActionPublish); res != nil {
 		return res, nil
 	}
-	if res := h.s.admit(ctx.Session, ctx.Conn, name); res != nil { // limits.go
+	if res := h.s.admit(ctx.Session, ctx.Conn, name, ctx.Description); res != nil { // limits.go
 		return res, nil
 	}
 	ses := sessionOf(ctx.Session)
@@ -228,7 +228,7 @@ func (h *handler) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Respons
 	if res := h.authorize(ctx.Conn, ctx.Request, name, auth.ActionRead); res != nil {
 		return res, nil, nil
 	}
-	if res := h.s.admit(ctx.Session, ctx.Conn, name); res != nil { // limits.go
+	if res := h.s.admit(ctx.Session, ctx.Conn, name, nil); res != nil { // limits.go
 		return res, nil, nil
 	}
 	multicast := ctx.Transport != nil && ctx.Transport.Protocol == gortsplib.ProtocolUDPMulticast

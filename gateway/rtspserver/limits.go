@@ -3,14 +3,25 @@ package rtspserver
 import (
 	"github.com/bluenviron/gortsplib/v5"
 	"github.com/bluenviron/gortsplib/v5/pkg/base"
+	"github.com/bluenviron/gortsplib/v5/pkg/description"
+
+	"github.com/streamgate/streamgate/gateway/hub"
 )
 
 // admit counts ss against MaxSessions at its first SETUP or ANNOUNCE; nil
-// lets the request go on. Over the limit the client gets 503 with
+// lets the request go on. An ANNOUNCE's description (desc) is checked
+// first: one with too many media sections gets 400 before any state is
+// kept for it. Over the limit the client gets 503 with
 // Retry-After, one log line is written and the session gortsplib created
 // for the request is closed, so refused clients hold nothing. A session is
 // forgotten when it closes (unregister).
-func (s *Server) admit(ss *gortsplib.ServerSession, c *gortsplib.ServerConn, path string) *base.Response {
+func (s *Server) admit(ss *gortsplib.ServerSession, c *gortsplib.ServerConn, path string, desc *description.Session) *base.Response {
+	if desc != nil {
+		if err := hub.CheckDescription(desc); err != nil {
+			s.Logger.Warn("RTSP publisher refused", "path", path, "remote", c.NetConn().RemoteAddr().String(), "error", err)
+			return &base.Response{StatusCode: base.StatusBadRequest, StatusMessage: "Bad Request: " + err.Error()}
+		}
+	}
 	if s.MaxSessions <= 0 {
 		return nil
 	}
