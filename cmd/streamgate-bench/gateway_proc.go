@@ -37,7 +37,7 @@ func benchConfig(o *options, cameraURL string) (string, error) {
 	}
 	host, _, _ := net.SplitHostPort(rtspAddr)
 	webrtcAddr := ""
-	if o.scenario == "webrtc" {
+	if o.scenario == "webrtc" || o.scenario == "soak" {
 		port := o.webrtcPort
 		if port == 0 {
 			if port, err = freeICEPort("127.0.0.1"); err != nil {
