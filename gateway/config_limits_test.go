@@ -38,3 +38,24 @@ func TestLimitKeys(t *testing.T) {
 		})
 	}
 }
+
+// TestReservedSegments: a path named "cam/whep" could never be reached over
+// HTTP ("/cam/whep" is cam's WHEP endpoint), so the config refuses it.
+func TestReservedSegments(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ok   bool
+	}{
+		{"whep", true}, {"cam/whep", false}, {"cam/whip", false}, {"a/whip/b", false},
+		{"cam/WHEP", true}, {"cam/whepx", true}, {"cam/index.m3u8", true},
+	} {
+		if err := ValidPathName(tc.name); (err == nil) != tc.ok {
+			t.Errorf("ValidPathName(%q) = %v, want ok %v", tc.name, err, tc.ok)
+		}
+	}
+	_, err := ParseConfig("streamgate.yml", []byte("paths:\n  cam/whep:\n    source: publisher\n"), nil)
+	want := `streamgate.yml:2: paths.cam/whep: path name "cam/whep" has the segment "whep", reserved after the first for WebRTC: expected another name`
+	if err == nil || err.Error() != want {
+		t.Errorf("got %v\nwant %s", err, want)
+	}
+}
