@@ -192,12 +192,14 @@ func TestLimitHTTPHeaderBytes(t *testing.T) {
 	first.waitPackets(t, ctx, countPackets(first)+1)
 }
 
-// TestLimitSlowloris: a client that sends half a request and then nothing
-// is disconnected by the read-header timeout (HTTP) and by the session
-// timeout that bounds the read of each request (RTSP); a reader plays on.
-func TestLimitSlowloris(t *testing.T) {
+// TestLimitSlowAndIdleClients: a client that sends half a request and
+// then nothing is disconnected by the read-header timeout (HTTP) and by
+// the session timeout that bounds the read of each request (RTSP); an
+// idle keep-alive connection by http.idleTimeout, and an RTSP session that
+// stays silent after SETUP by rtsp.sessionTimeout. A reader plays on.
+func TestLimitSlowAndIdleClients(t *testing.T) {
 	ctx := e2eCtx(t)
-	g := startGatewayExtra(t, "http", "readHeaderTimeout: 300ms", "  sessionTimeout: 2s\n")
+	g := startGatewayExtra(t, "http", "readHeaderTimeout: 300ms\n  idleTimeout: 1s", "  sessionTimeout: 2s\n")
 	first := mustReader(t, g.url("demo"), gortsplib.ProtocolTCP)
 	first.waitPackets(t, ctx, 1)
 	for _, tc := range []struct {
@@ -205,6 +207,9 @@ func TestLimitSlowloris(t *testing.T) {
 	}{
 		{"HTTP", g.HTTPAddr().String(), "GET /demo/index.m3u8 HTTP/1.1\r\nHost: x\r\nX-Slow: "},
 		{"RTSP", g.host, "OPTIONS rtsp://" + g.host + "/demo RTSP/1.0\r\nCSeq: 1\r\nX-Slow: "},
+		{"HTTP idle keep-alive", g.HTTPAddr().String(), "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"},
+		{"RTSP idle session", g.host, "SETUP rtsp://" + g.host + "/demo/trackID=0 RTSP/1.0\r\nCSeq: 1\r\n" +
+			"Transport: RTP/AVP/TCP;unicast;interleaved=0-1\r\n\r\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			requireClosedAfterPartial(t, ctx, tc.addr, tc.partial)

@@ -2,6 +2,8 @@ package web
 
 import (
 	"log/slog"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 )
@@ -30,5 +32,18 @@ func TestOfferLimiter(t *testing.T) {
 	l.allow("10.0.0.3", "cam", t0.Add(2*offerIdle))
 	if n := len(l.buckets); n != 1 {
 		t.Fatalf("%d buckets kept after the others went idle, want 1", n)
+	}
+}
+
+// TestAPIBodyTooLarge: a path body over 64 KiB gets 413, like every other
+// request body over its limit.
+func TestAPIBodyTooLarge(t *testing.T) {
+	h := newAPIServer(t, testAPIPaths(), nil, nil).Handler()
+	big := `{"source":"publisher","x":"` + strings.Repeat("a", maxPathBody) + `"}`
+	for _, m := range []string{http.MethodPost, http.MethodPatch} {
+		rec := doBody(t, h, m, "/api/v1/paths/cam9", big)
+		if rec.Code != http.StatusRequestEntityTooLarge {
+			t.Errorf("%s with a %d-byte body: %d %s", m, len(big), rec.Code, rec.Body.String())
+		}
 	}
 }
