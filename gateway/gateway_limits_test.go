@@ -126,13 +126,23 @@ func startGatewayExtra(t *testing.T, section, line string, extra ...string) *e2e
 			t.Logf("gateway log:\n%s", logs.String())
 		}
 	})
-	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	head := section + ":\n  address: \"127.0.0.1:0\"\n"
+	return startGatewayLog(t, logs, logs, section, line, extra...)
+}
+
+// startGatewayLog starts a gateway whose debug log goes to w; logs is what
+// the returned gateway's log field holds. section and line are as for
+// startGatewayExtra ("" adds nothing).
+func startGatewayLog(t *testing.T, w io.Writer, logs *e2eLog, section, line string, extra ...string) *e2eGateway {
+	t.Helper()
+	logger := slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	var err error
 	for range 5 {
 		yml := e2eConfigYAML(e2eFreeUDPPair(t), strings.Join(extra, ""))
-		require.Contains(t, yml, head)
-		yml = strings.Replace(yml, head, head+"  "+line+"\n", 1)
+		if section != "" {
+			head := section + ":\n  address: \"127.0.0.1:0\"\n"
+			require.Contains(t, yml, head)
+			yml = strings.Replace(yml, head, head+"  "+line+"\n", 1)
+		}
 		conf, perr := gateway.ParseConfig("test.yml", []byte(yml), nil)
 		require.NoError(t, perr)
 		g := &gateway.Gateway{Config: conf, Logger: logger}
