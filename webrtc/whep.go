@@ -35,6 +35,10 @@ func (s *Server) postWHEP(w http.ResponseWriter, r *http.Request, path string) e
 		return err
 	}
 	offer := parseOffer(desc, true)
+	if len(offer) == 0 {
+		// planTracks reads a nil offer as "no viewer yet": refuse here.
+		return errorf(http.StatusBadRequest, "the offer receives no audio or video")
+	}
 
 	hp, err := s.Paths.Acquire(path)
 	if err != nil {
