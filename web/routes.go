@@ -166,9 +166,6 @@ func (s *Server) webrtc(c *gin.Context, t target) {
 	if !corsWith(c, s.origins, webrtcCORS) {
 		return
 	}
-	if !s.allowOffer(c, t) {
-		return
-	}
 	// Decided before the body is read: a refused client learns nothing
 	// about its SDP.
 	action := auth.ActionRead
@@ -176,6 +173,11 @@ func (s *Server) webrtc(c *gin.Context, t target) {
 		action = auth.ActionPublish
 	}
 	if !authorizeRequest(c, s.Auth, action, t.path, textFail) {
+		return
+	}
+	// After authorization: refused requests are cheap and have their own
+	// slow-down; an offer let in costs a PeerConnection (limits.go).
+	if !s.allowOffer(c, t) {
 		return
 	}
 	if s.WebRTC == nil {
