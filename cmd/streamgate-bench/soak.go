@@ -233,8 +233,8 @@ func (b *bench) runSoak(ctx context.Context) (*Report, error) {
 			}
 		}
 	}()
-	if ctx.Err() == nil {
-		sample() // the end of the run
+	if n := len(samples); ctx.Err() == nil && (n == 0 || time.Since(start).Seconds()-samples[n-1].At > b.SoakInterval.Seconds()/2) {
+		sample() // the end of the run, unless the last tick was it
 	}
 	stopReaders()
 	wg.Wait()
