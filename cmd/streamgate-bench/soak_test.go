@@ -11,8 +11,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/streamgate/streamgate/gateway"
 )
 
 // TestSoakShort is the soak in short form: 36 s with one RTSP, one WebRTC
@@ -28,15 +26,7 @@ func TestSoakShort(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	cam := &Camera{Logger: logger, CacheDir: clipCacheDir(t)}
-	require.NoError(t, cam.Start())
-	t.Cleanup(cam.Close)
-	yaml := gatewayYAML("127.0.0.1:0", "127.0.0.1:0", "", "", "127.0.0.1:0", "bench", cam.URL(), 200*time.Millisecond, time.Second, 0)
-	conf, err := gateway.ParseConfig("bench.yml", []byte(yaml), nil)
-	require.NoError(t, err, yaml)
-	g := &gateway.Gateway{Config: conf, Logger: logger}
-	require.NoError(t, g.Start())
-	t.Cleanup(g.Close)
+	cam, g := startInProcess(t, logger)
 
 	b := &bench{
 		RTSPURL: "rtsp://" + g.RTSPAddr().String() + "/{path}", HTTPURL: "http://" + g.HTTPAddr().String() + "/{path}/",
