@@ -13,7 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// TestSoakShort is the soak in short form: 36 s with one RTSP, one WebRTC
+// TestSoakShort is the soak in short form: 30 s with one RTSP, one WebRTC
 // and one HLS reader while the camera drops the gateway's pull every 10 s,
 // sampled every 2 s. The gateway runs in this process, so the figures are
 // the process's (gateway, camera and readers together); the test checks
@@ -21,7 +21,7 @@ import (
 // not a size.
 func TestSoakShort(t *testing.T) {
 	if testing.Short() {
-		t.Skip("runs a camera, a gateway and three readers for ~40 s")
+		t.Skip("runs a camera, a gateway and three readers for ~35 s")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -31,7 +31,7 @@ func TestSoakShort(t *testing.T) {
 	b := &bench{
 		RTSPURL: "rtsp://" + g.RTSPAddr().String() + "/{path}", HTTPURL: "http://" + g.HTTPAddr().String() + "/{path}/",
 		Path: "bench", Transport: "tcp", Readers: 3,
-		Duration: 36 * time.Second, ConnectTimeout: 15 * time.Second,
+		Duration: 30 * time.Second, ConnectTimeout: 15 * time.Second,
 		SoakInterval: 2 * time.Second, DropEvery: 10 * time.Second,
 		Camera: cam, Proc: &procWatch{PID: os.Getpid()},
 		Params: map[string]string{}, Logger: logger, dialer: newDialer(false),
@@ -39,9 +39,9 @@ func TestSoakShort(t *testing.T) {
 	rep, err := b.run(ctx, "soak")
 	logReport(t, rep)
 	require.NoError(t, err)
-	require.GreaterOrEqual(t, len(rep.Samples), 15, "a sample every 2 s for 36 s")
+	require.GreaterOrEqual(t, len(rep.Samples), 13, "a sample every 2 s for 30 s")
 	last := rep.Samples[len(rep.Samples)-1]
-	assert.GreaterOrEqual(t, last.CameraDrops, uint64(3), "the camera dropped the pull every 10 s")
+	assert.GreaterOrEqual(t, last.CameraDrops, uint64(2), "the camera dropped the pull every 10 s")
 	assert.Positive(t, last.Goroutines, "goroutines from /metrics")
 	assert.Positive(t, last.OpenFiles)
 	assert.Equal(t, 3, last.Readers, "every reader receiving at the end")
