@@ -232,10 +232,14 @@ func TestSecurityProbesSDP(t *testing.T) {
 		}
 		return b.String()
 	}
+	attrLines := func(n int) string {
+		return strings.Replace(offer, "a=mid:0\r\n", "a=mid:0\r\n"+strings.Repeat("a=x-filler:1\r\n", n), 1)
+	}
 	for _, tc := range []struct {
 		name, target, body string
 		want               int
 	}{
+		{"WHEP offer with 4000 extra attribute lines", "/demo/whep", attrLines(4000), http.StatusCreated},
 		{"WHEP offer with 3000 candidates", "/demo/whep", withCands(3000), http.StatusRequestEntityTooLarge},
 		{"WHEP offer with 500 candidates", "/demo/whep", withCands(500), http.StatusBadRequest},
 		{"WHEP offer with 500 media sections", "/demo/whep", mediaLines(500), http.StatusBadRequest},
