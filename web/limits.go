@@ -13,8 +13,11 @@ import (
 )
 
 // offerIdle is how long an address's offer bucket is kept after its last
-// offer; a full bucket forgotten and made again is the same bucket.
-const offerIdle = time.Minute
+// offer. A bucket holds one second of offers (burst = rate), so after a
+// second of rest it is full again, the same as a new one: forgetting it
+// changes nothing, and the map holds only the addresses of the last
+// second, however many a client spreads its offers over.
+const offerIdle = time.Second
 
 // offerLimiter is a token bucket per client address for WHEP and WHIP
 // offers: each offer costs a PeerConnection, ICE gathering and a hub
