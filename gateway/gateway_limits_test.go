@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/bluenviron/gortsplib/v5"
 	"github.com/bluenviron/gortsplib/v5/pkg/base"
@@ -19,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/streamgate/streamgate/gateway"
+	"github.com/streamgate/streamgate/web"
 )
 
 // The limits: each test runs a reader of the demo that must keep receiving
@@ -77,6 +79,24 @@ func TestLimitRTSPSessions(t *testing.T) {
 	assert.Equal(t, base.StatusServiceUnavailable, statusCode(err), "second reader: %v", err)
 	first.waitPackets(t, ctx, countPackets(first)+1)
 	assert.True(t, g.log.has("RTSP session limit reached", "limit=1"))
+	// The refused sessions are closed, not left to time out.
+	api := newAPIClient(t, g)
+	for {
+		n := 0
+		for _, s := range getJSON[struct{ Items []web.SessionStatus }](api, "/api/v1/sessions").Items {
+			if strings.HasPrefix(s.Kind, "rtsp") {
+				n++
+			}
+		}
+		if n == 1 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%d RTSP sessions open, want only the first reader's", n)
+		case <-time.After(50 * time.Millisecond): // the list has no change notification
+		}
+	}
 
 	first.c.Close()
 	// The slot frees when gortsplib closes the first session.
