@@ -238,6 +238,7 @@ func (b *bench) runSoak(ctx context.Context) (*Report, error) {
 	}
 	stopReaders()
 	wg.Wait()
+	pool.teardown(ctx, nil) // every viewer is closed: wait for their track readers
 	rep.Samples = samples
 	return rep, judgeSoak(rep, samples, b.Readers)
 }
