@@ -38,8 +38,9 @@ func TestSoakShort(t *testing.T) {
 	}
 	rep, err := b.run(ctx, "soak")
 	logReport(t, rep)
+	// No error means enough samples to judge (a starved host may skip a
+	// few of the 15 ticks) and no growth.
 	require.NoError(t, err)
-	require.GreaterOrEqual(t, len(rep.Samples), 13, "a sample every 2 s for 30 s")
 	last := rep.Samples[len(rep.Samples)-1]
 	assert.GreaterOrEqual(t, last.CameraDrops, uint64(2), "the camera dropped the pull every 10 s")
 	assert.Positive(t, last.Goroutines, "goroutines from /metrics")
