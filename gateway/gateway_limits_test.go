@@ -229,7 +229,7 @@ func TestLimitHTTPHeaderBytes(t *testing.T) {
 // stays silent after SETUP by rtsp.sessionTimeout. A reader plays on.
 func TestLimitSlowAndIdleClients(t *testing.T) {
 	ctx := e2eCtx(t)
-	g := startGatewayExtra(t, "http", "readHeaderTimeout: 300ms\n  idleTimeout: 1s", "  sessionTimeout: 2s\n")
+	g := startGatewayExtra(t, "http", "readHeaderTimeout: 300ms\n  idleTimeout: 1s", "  sessionTimeout: 3s\n")
 	first := mustReader(t, g.url("demo"), gortsplib.ProtocolTCP)
 	first.waitPackets(t, ctx, 1)
 	for _, tc := range []struct {
