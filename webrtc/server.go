@@ -54,6 +54,9 @@ type Server struct {
 	// MaxBodyBytes limits offers and trickle bodies; larger ones get 413.
 	// Defaults to 64 KiB.
 	MaxBodyBytes int64
+	// MaxSessions limits the viewers and publishers open at once; an offer
+	// over it gets 503. 0 is unlimited.
+	MaxSessions int
 	// GatherTimeout bounds the wait for ICE gathering before an answer is
 	// sent (non-trickle answers). Defaults to 5s.
 	GatherTimeout time.Duration
@@ -87,7 +90,10 @@ type Server struct {
 	// sentClosed is the RTP bytes the closed viewers of each path were
 	// sent; it holds the paths that had a viewer.
 	sentClosed map[string]uint64
-	wg         sync.WaitGroup
+	// admitting counts offers past admit whose session is not yet in
+	// viewers or publishers (limits.go).
+	admitting int
+	wg        sync.WaitGroup
 }
 
 func (s *Server) logger() *slog.Logger {

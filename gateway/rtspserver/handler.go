@@ -264,6 +264,9 @@ func (h *handler) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*base.R
 	if res := h.authorize(ctx.Conn, ctx.Request, name, auth.ActionPublish); res != nil {
 		return res, nil
 	}
+	if res := h.s.admit(ctx.Session, ctx.Conn, name, ctx.Description); res != nil { // limits.go
+		return res, nil
+	}
 	ses := sessionOf(ctx.Session)
 	if err := ses.announce(name); err != nil {
 		return failure(err)
@@ -277,6 +280,9 @@ func (h *handler) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Respons
 	}
 	name := pathName(ctx.Path)
 	if res := h.authorize(ctx.Conn, ctx.Request, name, auth.ActionRead); res != nil {
+		return res, nil, nil
+	}
+	if res := h.s.admit(ctx.Session, ctx.Conn, name, nil); res != nil { // limits.go
 		return res, nil, nil
 	}
 	multicast := ctx.Transport != nil && ctx.Transport.Protocol == gortsplib.ProtocolUDPMulticast

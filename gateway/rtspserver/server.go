@@ -64,6 +64,10 @@ type Server struct {
 	// WriteQueueSize is each session's outgoing packet queue (a power of
 	// two). It must hold a whole cached GOP. Defaults to 4096.
 	WriteQueueSize int
+	// MaxSessions limits the sessions (readers and publishers) open at
+	// once; a SETUP or ANNOUNCE that would open one more gets 503 and the
+	// session is closed. 0 is unlimited.
+	MaxSessions int
 	// ReaderQueueSize is each reader's queue of units in the hub. Defaults to 4096.
 	ReaderQueueSize int
 	// AuthMethods are the accepted authentication schemes, offered in
@@ -100,6 +104,8 @@ type Server struct {
 	feeds   map[*hub.Stream]*multicastFeed
 	// sessions are the open sessions by id (sessions.go).
 	sessions map[string]*session
+	// admitted are the sessions counted against MaxSessions (limits.go).
+	admitted map[*gortsplib.ServerSession]struct{}
 	closed   bool
 	wg       sync.WaitGroup
 	done     chan struct{}

@@ -44,6 +44,7 @@ func (s *Server) unregister(ses *session) {
 	if s.sessions[ses.id] == ses {
 		delete(s.sessions, ses.id)
 	}
+	delete(s.admitted, ses.ss)
 }
 
 // Sessions lists the open RTSP sessions, oldest first.
