@@ -52,6 +52,7 @@ func (h *handler) OnRequest(c *gortsplib.ServerConn, req *base.Request) {
 	if cs == nil {
 		return
 	}
+	h.s.noteRequest(c, req) // output.go
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
 	cs.method = req.Method
@@ -75,6 +76,7 @@ func (h *handler) OnResponse(c *gortsplib.ServerConn, res *base.Response) {
 	}
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
+	h.s.noteResponse(c, cs.method, res) // output.go
 	if cs.refused {
 		delete(res.Header, "Session")
 		return

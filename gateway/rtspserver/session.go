@@ -43,6 +43,9 @@ type session struct {
 
 	writeErrors atomic.Uint64
 	lost        atomic.Uint64
+
+	// out is the session's own media writer (output.go); nil: gortsplib writes.
+	out atomic.Pointer[mediaOut]
 }
 
 func newSession(s *Server, ss *gortsplib.ServerSession, c *gortsplib.ServerConn) *session {
@@ -253,6 +256,7 @@ func (ses *session) close(reason error) {
 		pub.Close()
 	}
 	ses.wg.Wait()
+	ses.closeOutput()
 	if p != nil {
 		p.Release()
 		attrs := []any{"reason", reason}
