@@ -91,7 +91,7 @@ type Server struct {
 	addr    net.Addr
 	tlsAddr net.Addr
 
-	mu      sync.Mutex
+	mu sync.Mutex
 	// udpRTP and udpRTCP are the unicast UDP sockets (output.go).
 	udpRTP, udpRTCP *net.UDPConn
 	// chunks are the sessions' queue buffers (output_queue.go).
