@@ -101,6 +101,10 @@ type envConfig struct {
 	sessionTimeout time.Duration
 	// host is the IP the server listens on. Defaults to 127.0.0.1.
 	host string
+	// writeQueueBytes and srPeriod set the server's WriteQueueBytes and
+	// sender report interval (output tests).
+	writeQueueBytes int
+	srPeriod        time.Duration
 }
 
 // testEnv is a running hub and RTSP server on loopback.
@@ -147,6 +151,9 @@ func newEnv(t testing.TB, cfg envConfig) *testEnv {
 			Credentials:    cfg.credentials,
 			Logger:         logger,
 			SessionTimeout: cfg.sessionTimeout,
+
+			WriteQueueBytes: cfg.writeQueueBytes,
+			srPeriod:        cfg.srPeriod,
 		}
 		if cfg.udp {
 			rtp := freeUDPPair(t, cfg.host)
