@@ -84,7 +84,6 @@ func (o *mediaOut) queuedBytes() int {
 
 func ptrTo[T any](v T) *T { return &v }
 
-
 func mustURL(t testing.TB, s string) *base.URL {
 	u, err := base.ParseURL(s)
 	require.NoError(t, err)
