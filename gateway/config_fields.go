@@ -70,6 +70,7 @@ var httpFields = []sectionField{
 	{"readHeaderTimeout", func(c *Config) any { return &c.HTTP.ReadHeaderTimeout }},
 	{"serverCert", func(c *Config) any { return &c.HTTP.ServerCert }},
 	{"serverKey", func(c *Config) any { return &c.HTTP.ServerKey }},
+	{"pprof", func(c *Config) any { return &c.HTTP.Pprof }},
 }
 
 var hlsFields = []sectionField{

@@ -228,6 +228,9 @@ type APIRoutes struct {
 	// Auth judges /api (action api) and /metrics (action metrics); nil
 	// lets everyone in.
 	Auth Authorizer
+	// Pprof serves Go's runtime profiles under /debug/pprof/, to those
+	// with the api permission. Off by default.
+	Pprof bool
 }
 
 // Mount registers /api/..., /metrics and the request counter on r.
@@ -240,6 +243,9 @@ func (a APIRoutes) Mount(r *gin.Engine) {
 		h := gin.WrapH(a.MetricsHandler)
 		r.GET("/metrics", guard, h)
 		r.HEAD("/metrics", guard, h)
+	}
+	if a.Pprof {
+		mountPprof(r, a.Auth)
 	}
 	guard := requireAction(a.Auth, auth.ActionAPI, apiFail)
 	r.Any("/api", guard, a.serveAPI)
