@@ -30,6 +30,10 @@ const burstSpacing = time.Millisecond
 // keeps for retransmission: about one second at 4 Mbit/s.
 const nackHistory = 512
 
+// ringMargin is how many packets a header outlives the responder's history:
+// time for a retransmission that has just looked it up to be written.
+const ringMargin = 128
+
 // outTrack is one track a viewer receives: its own pion track, its own
 // sequence numbers and timestamps.
 type outTrack struct {
@@ -56,7 +60,7 @@ func newOutTrack(spec *outSpec) (*outTrack, error) {
 	ot.clock = rtpClock{rate: spec.track.ClockRate(), base: randUint32()}
 	ot.packetise = spec.send == sendH264 || spec.send == sendH265
 	if spec.kind == pwebrtc.RTPCodecTypeVideo {
-		ot.ring = make([]rtp.Packet, 2*nackHistory)
+		ot.ring = make([]rtp.Packet, nackHistory+ringMargin)
 	} else {
 		ot.ring = make([]rtp.Packet, 1)
 	}
