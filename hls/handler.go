@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -297,7 +298,7 @@ func (rec *recorder) Write(p []byte) (int, error) {
 func (rec *recorder) writeTo(w http.ResponseWriter, r *http.Request, kind fileKind) int {
 	h := w.Header()
 	for k, v := range rec.header {
-		h[k] = v
+		h[k] = slices.Clone(v) // the recorder may be shared (handleShared)
 	}
 	switch {
 	case rec.status != http.StatusOK:

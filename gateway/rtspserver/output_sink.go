@@ -201,11 +201,12 @@ func (s *udpSink) flush() error {
 }
 
 // ignoreRefused drops the ICMP port-unreachable errors a UDP socket reports
-// for an earlier datagram: a reader that closed its socket is noticed by
-// the session timeout, as with gortsplib's own writer.
+// for an earlier datagram (a reader that closed its socket is noticed by
+// the session timeout), and a full interface queue, which loses the
+// datagram like the network would.
 func ignoreRefused(err error) error {
-	if errors.Is(err, syscall.ECONNREFUSED) {
-		return nil
+	if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENOBUFS) {
+		return nil // ENOBUFS: the interface queue is full; a lost datagram
 	}
 	return err
 }
