@@ -245,6 +245,15 @@ func TestOutputSenderReports(t *testing.T) {
 			_, err = c.Play(nil)
 			require.NoError(t, err)
 			waitFor(t, got, "15 sender reports")
+			env.srv.mu.Lock()
+			for _, ses := range env.srv.sessions {
+				o := ses.out.Load()
+				require.NotNil(t, o, "a plain %s reader has its own writer", tc.name)
+				if us, ok := o.sink.(*udpSink); ok {
+					require.NotNil(t, us.brtp, "an IPv4 RTP socket sends with sendmmsg")
+				}
+			}
+			env.srv.mu.Unlock()
 
 			mu.Lock()
 			defer mu.Unlock()
