@@ -126,7 +126,7 @@ func (s *Server) noteResponse(c *gortsplib.ServerConn, method base.Method, res *
 		}
 		o := ses.out.Load()
 		if o == nil {
-			o = newMediaOut(ses, &tcpSink{w: w, nc: mc, timeout: s.WriteTimeout}, &s.chunks, s.WriteQueueBytes, s.srPeriod)
+			o = newMediaOut(ses, &tcpSink{w: w, nc: mc, timeout: s.WriteTimeout}, &s.chunks, s.WriteQueueBytes, s.srPeriod, &s.wg)
 			ses.out.Store(o)
 			o.start()
 		}
@@ -143,7 +143,7 @@ func (s *Server) noteResponse(c *gortsplib.ServerConn, method base.Method, res *
 		}
 		o := ses.out.Load()
 		if o == nil {
-			o = newMediaOut(ses, newUDPSink(rtpConn, rtcpConn, s.WriteTimeout), &s.chunks, s.WriteQueueBytes, s.srPeriod)
+			o = newMediaOut(ses, newUDPSink(rtpConn, rtcpConn, s.WriteTimeout), &s.chunks, s.WriteQueueBytes, s.srPeriod, &s.wg)
 			o.open = true // gortsplib too sends UDP media as soon as PLAY is handled
 			ses.out.Store(o)
 			o.start()

@@ -81,7 +81,7 @@ type mediaOut struct {
 
 	kick      chan struct{}
 	stop      chan struct{}
-	done      chan struct{}
+	wg        *sync.WaitGroup // the server's: Server.Close waits for the writer
 	startOnce sync.Once
 	closeOnce sync.Once
 
@@ -109,7 +109,7 @@ type outFormat struct {
 	sender *rtpsender.Sender
 }
 
-func newMediaOut(ses *session, sink frameSink, pool *chunkPool, limit int, srPeriod time.Duration) *mediaOut {
+func newMediaOut(ses *session, sink frameSink, pool *chunkPool, limit int, srPeriod time.Duration, wg *sync.WaitGroup) *mediaOut {
 	return &mediaOut{
 		ses:      ses,
 		pool:     pool,
@@ -119,7 +119,7 @@ func newMediaOut(ses *session, sink frameSink, pool *chunkPool, limit int, srPer
 		medias:   make(map[*description.Media]*outMedia),
 		kick:     make(chan struct{}, 1),
 		stop:     make(chan struct{}),
-		done:     make(chan struct{}),
+		wg:       wg,
 	}
 }
 
@@ -153,7 +153,10 @@ func (o *mediaOut) addMedia(m *description.Media, channel int, ssrcs map[uint8]u
 
 // start runs the writer goroutine; close stops it.
 func (o *mediaOut) start() {
-	o.startOnce.Do(func() { go o.run() })
+	o.startOnce.Do(func() {
+		o.wg.Add(1)
+		go o.run()
+	})
 }
 
 // setOpen lets the writer write (after the PLAY response went out) or
@@ -257,7 +260,7 @@ func (o *mediaOut) reserveLocked(n int) []byte {
 }
 
 func (o *mediaOut) run() {
-	defer close(o.done)
+	defer o.wg.Done()
 	for {
 		select {
 		case <-o.kick:
@@ -316,23 +319,22 @@ func (o *mediaOut) releaseLocked() {
 }
 
 // close stops the writer and the sender reports. What is still queued is
-// dropped: the session is over. It is idempotent.
+// dropped: the session is over. It does not wait for a write in progress,
+// which a reader that stopped reading can hold for the write timeout: the
+// writer goroutine ends after it, and Server.Close (which closes the
+// connections) waits for it. It is idempotent.
 func (o *mediaOut) close() {
 	o.closeOnce.Do(func() {
 		o.mu.Lock()
 		o.closed = true
 		medias := o.medias
+		o.releaseLocked()
 		o.mu.Unlock()
 		close(o.stop)
-		o.startOnce.Do(func() { close(o.done) }) // never started
-		<-o.done
 		for _, om := range medias {
 			for _, of := range om.formats {
 				of.sender.Close()
 			}
 		}
-		o.mu.Lock()
-		o.releaseLocked()
-		o.mu.Unlock()
 	})
 }
