@@ -123,7 +123,7 @@ func (s *Server) ServeHLS(w http.ResponseWriter, r *http.Request, path, file str
 		m.inflight.Add(-1)
 	}()
 
-	res, ok := s.handleShared(r, m, file)
+	res, ok := s.handleShared(r, m, file, kind)
 	if ok && res != nil && res.status == http.StatusBadRequest && kind == fileMediaPlaylist {
 		res, ok = s.expiredReload(r, m, file, res)
 	}

@@ -71,3 +71,23 @@ func TestSharedBlockingReload(t *testing.T) {
 	require.Contains(t, bodies[0], "#EXTM3U")
 	eventually(t, "the call to end", func() bool { return waiting() == 0 })
 }
+
+func TestDoneCacheKeepsTheLast(t *testing.T) {
+	var c doneCache
+	recs := make([]*recorder, doneCacheSize+3)
+	for i := range recs {
+		recs[i] = &recorder{status: http.StatusOK}
+		c.put("part"+strconv.Itoa(i), recs[i])
+	}
+	c.put("part5", &recorder{}) // present: kept as it was
+	c.put("next", &recorder{})  // evicts the oldest left, part3
+	for i := range recs {
+		got := c.get("part" + strconv.Itoa(i))
+		if i <= 3 {
+			require.Nil(t, got, "part%d is one of the oldest", i)
+			continue
+		}
+		require.Same(t, recs[i], got, "part%d", i)
+	}
+	require.NotNil(t, c.get("next"))
+}

@@ -61,6 +61,7 @@ type muxer struct {
 	// requests (handler_shared.go).
 	callsMu sync.Mutex
 	calls   map[string]*sharedCall
+	done    doneCache    // guarded by callsMu
 	lastUse atomic.Int64 // unix nanoseconds of the last request start or end
 
 	stop      chan struct{} // closed to ask run to close the muxer
