@@ -51,19 +51,32 @@ func (s *Server) noteRequest(c *gortsplib.ServerConn, req *base.Request) {
 	if req.Method != base.Play {
 		return
 	}
-	ss := c.Session()
-	if ss == nil {
-		return
+	if o, _ := tcpOutOf(c); o != nil {
+		o.setOpen(false)
 	}
-	ses := sessionOf(ss)
+}
+
+// tcpOutOf returns the own writer of the session on c and c's connection,
+// when the session has one and c is one of ours.
+func tcpOutOf(c *gortsplib.ServerConn) (*mediaOut, *mediaConn) {
+	ses := sessionOfConn(c)
 	if ses == nil {
-		return
+		return nil, nil
 	}
-	if o := ses.out.Load(); o != nil {
-		if _, mc := mediaConnOf(c.NetConn()); mc != nil {
-			o.setOpen(false)
-		}
+	o := ses.out.Load()
+	_, mc := mediaConnOf(c.NetConn())
+	if o == nil || mc == nil {
+		return nil, nil
 	}
+	return o, mc
+}
+
+// sessionOfConn is our session of the gortsplib session on c, or nil.
+func sessionOfConn(c *gortsplib.ServerConn) *session {
+	if ss := c.Session(); ss != nil {
+		return sessionOf(ss)
+	}
+	return nil
 }
 
 // noteResponse learns from each successful SETUP response where the
@@ -74,22 +87,17 @@ func (s *Server) noteResponse(c *gortsplib.ServerConn, method base.Method, res *
 	if res.StatusCode != base.StatusOK || (method != base.Setup && method != base.Play) {
 		return
 	}
-	ss := c.Session()
-	if ss == nil {
-		return
-	}
-	ses := sessionOf(ss)
-	if ses == nil {
-		return
-	}
 	if method == base.Play {
-		if o := ses.out.Load(); o != nil {
-			if _, mc := mediaConnOf(c.NetConn()); mc != nil {
-				mc.afterWrite.Store(o)
-			}
+		if o, mc := tcpOutOf(c); o != nil {
+			mc.afterWrite.Store(o)
 		}
 		return
 	}
+	ses := sessionOfConn(c)
+	if ses == nil {
+		return
+	}
+	ss := ses.ss
 	if st := ss.State(); st != gortsplib.ServerSessionStateInitial && st != gortsplib.ServerSessionStatePrePlay {
 		return // a publisher's SETUP
 	}
