@@ -139,6 +139,9 @@ type HTTPConfig struct {
 	// HTTP/2; renewed files are picked up without a restart.
 	ServerCert string
 	ServerKey  string
+	// Pprof serves Go's runtime profiles under /debug/pprof/ to those with
+	// the api permission; defaults to off.
+	Pprof bool
 }
 
 // TLSEnabled reports whether the HTTP listener serves HTTPS.

@@ -80,6 +80,7 @@ var httpFields = []sectionField{
 	{"maxHeaderBytes", func(c *Config) any { return &c.HTTP.MaxHeaderBytes }},
 	{"serverCert", func(c *Config) any { return &c.HTTP.ServerCert }},
 	{"serverKey", func(c *Config) any { return &c.HTTP.ServerKey }},
+	{"pprof", func(c *Config) any { return &c.HTTP.Pprof }},
 }
 
 var hlsFields = []sectionField{

@@ -76,10 +76,12 @@ type Server struct {
 	// Logger receives the server's logs. Defaults to slog.Default().
 	Logger *slog.Logger
 
-	api    *pwebrtc.API
-	muxes  *muxes
-	ctx    context.Context
-	cancel context.CancelFunc
+	api *pwebrtc.API
+	// viewerAPI makes the WHEP viewers' peer connections (api.go).
+	viewerAPI *pwebrtc.API
+	muxes     *muxes
+	ctx       context.Context
+	cancel    context.CancelFunc
 
 	mu         sync.Mutex
 	started    bool
@@ -148,6 +150,9 @@ func (s *Server) Start() error {
 		return fmt.Errorf("webrtc: %w", err)
 	}
 	api, err := s.buildAPI(m)
+	if err == nil {
+		s.viewerAPI, err = s.buildViewerAPI(m)
+	}
 	if err != nil {
 		m.close()
 		return fmt.Errorf("webrtc: %w", err)

@@ -59,6 +59,7 @@ func (h *handler) OnRequest(c *gortsplib.ServerConn, req *base.Request) {
 	if cs == nil {
 		return
 	}
+	h.s.noteRequest(c, req) // output.go
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
 	cs.method = req.Method
@@ -87,6 +88,7 @@ func (h *handler) OnResponse(c *gortsplib.ServerConn, res *base.Response) {
 		cs.describe.Close()
 		cs.describe = nil
 	}
+	h.s.noteResponse(c, cs.method, res) // output.go
 	if cs.refused {
 		delete(res.Header, "Session")
 		return

@@ -100,5 +100,6 @@ func (ses *session) info() SessionInfo {
 	if st := ses.ss.Stats(); st != nil {
 		in.BytesReceived, in.BytesSent = st.InboundBytes, st.OutboundBytes
 	}
+	in.BytesSent += ses.outputBytes()
 	return in
 }
