@@ -20,7 +20,7 @@ const (
 // the REST API, /metrics and the HTTP request counter.
 func (g *Gateway) httpRoutes() web.APIRoutes {
 	m := newMetrics(g)
-	return web.APIRoutes{API: apiView{g: g, edit: &sync.Mutex{}}, Metrics: m, MetricsHandler: m.handler(), Auth: g.auth, Recordings: g.rec}
+	return web.APIRoutes{API: apiView{g: g, edit: &sync.Mutex{}}, Metrics: m, MetricsHandler: m.handler(), Auth: g.auth, Recordings: g.rec, Pprof: g.Config.HTTP.Pprof}
 }
 
 // apiView answers the REST API from the hub, the pulls and the outputs.

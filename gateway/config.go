@@ -104,6 +104,10 @@ type RTSPConfig struct {
 	SessionTimeout time.Duration
 	// WriteQueueSize is a power of two >= 64; defaults to 4096 (it must hold a cached GOP, sent as a burst to a new reader).
 	WriteQueueSize int
+	// MaxSessions limits the RTSP sessions open at once (readers and
+	// publishers); a SETUP or ANNOUNCE over it gets 503. 0 is unlimited;
+	// defaults to 1000.
+	MaxSessions int
 }
 
 // TLSEnabled reports whether the RTSPS listener is on (cert and key set).
@@ -125,10 +129,19 @@ type HTTPConfig struct {
 	TrustedProxies []string
 	// ReadHeaderTimeout bounds reading a request's headers (slowloris); defaults to 10s.
 	ReadHeaderTimeout time.Duration
+	// IdleTimeout closes keep-alive connections that send no request for
+	// this long; defaults to 2m.
+	IdleTimeout time.Duration
+	// MaxHeaderBytes limits a request's header block (larger ones get 431);
+	// defaults to 65536.
+	MaxHeaderBytes int
 	// ServerCert and ServerKey (PEM files) turn the listener into HTTPS with
 	// HTTP/2; renewed files are picked up without a restart.
 	ServerCert string
 	ServerKey  string
+	// Pprof serves Go's runtime profiles under /debug/pprof/ to those with
+	// the api permission; defaults to off.
+	Pprof bool
 }
 
 // TLSEnabled reports whether the HTTP listener serves HTTPS.
@@ -163,6 +176,16 @@ type WebRTCConfig struct {
 	// AdditionalHosts are extra IPs announced as host candidates (a public
 	// IP, the Docker host's address) for clients behind NAT.
 	AdditionalHosts []string
+	// MaxSessions limits WHEP viewers and WHIP publishers open at once; an
+	// offer over it gets 503. 0 is unlimited; defaults to 500.
+	MaxSessions int
+	// MaxOfferBytes limits WHEP and WHIP offers and trickle bodies; larger
+	// ones get 413. Defaults to 65536.
+	MaxOfferBytes int
+	// OffersPerSecond limits the WHEP and WHIP offers one client address may
+	// post per second (bursts of as many); more get 429 with Retry-After.
+	// 0 is unlimited; defaults to 10.
+	OffersPerSecond int
 }
 
 // RecordingsConfig is the "recordings" section.
@@ -294,12 +317,15 @@ func DefaultConfig() *Config {
 			WriteTimeout:      10 * time.Second,
 			SessionTimeout:    60 * time.Second,
 			WriteQueueSize:    4096,
+			MaxSessions:       1000,
 		},
 		HTTP: HTTPConfig{
 			Address:           ":8888",
 			AllowOrigins:      []string{"*"},
 			TrustedProxies:    []string{},
 			ReadHeaderTimeout: 10 * time.Second,
+			IdleTimeout:       2 * time.Minute,
+			MaxHeaderBytes:    64 << 10,
 		},
 		HLS: HLSConfig{
 			SegmentCount:    7,
@@ -311,6 +337,9 @@ func DefaultConfig() *Config {
 			Address:         ":8189",
 			ICEServers:      []string{},
 			AdditionalHosts: []string{},
+			MaxSessions:     500,
+			MaxOfferBytes:   64 << 10,
+			OffersPerSecond: 10,
 		},
 		Recordings:   RecordingsConfig{Directory: "./recordings"},
 		Auth:         defaultAuthConfig(),

@@ -40,6 +40,7 @@ var rtspFields = []sectionField{
 	{"writeTimeout", func(c *Config) any { return &c.RTSP.WriteTimeout }},
 	{"sessionTimeout", func(c *Config) any { return &c.RTSP.SessionTimeout }},
 	{"writeQueueSize", func(c *Config) any { return &c.RTSP.WriteQueueSize }},
+	{"maxSessions", func(c *Config) any { return &c.RTSP.MaxSessions }},
 }
 
 var pathFields = []pathField{
@@ -75,8 +76,11 @@ var httpFields = []sectionField{
 	{"allowOrigins", func(c *Config) any { return &c.HTTP.AllowOrigins }},
 	{"trustedProxies", func(c *Config) any { return &c.HTTP.TrustedProxies }},
 	{"readHeaderTimeout", func(c *Config) any { return &c.HTTP.ReadHeaderTimeout }},
+	{"idleTimeout", func(c *Config) any { return &c.HTTP.IdleTimeout }},
+	{"maxHeaderBytes", func(c *Config) any { return &c.HTTP.MaxHeaderBytes }},
 	{"serverCert", func(c *Config) any { return &c.HTTP.ServerCert }},
 	{"serverKey", func(c *Config) any { return &c.HTTP.ServerKey }},
+	{"pprof", func(c *Config) any { return &c.HTTP.Pprof }},
 }
 
 var hlsFields = []sectionField{
@@ -93,6 +97,9 @@ var webrtcFields = []sectionField{
 	{"iceCredential", func(c *Config) any { return &c.WebRTC.ICECredential }},
 	{"iceSecret", func(c *Config) any { return &c.WebRTC.ICESecret }},
 	{"additionalHosts", func(c *Config) any { return &c.WebRTC.AdditionalHosts }},
+	{"maxSessions", func(c *Config) any { return &c.WebRTC.MaxSessions }},
+	{"maxOfferBytes", func(c *Config) any { return &c.WebRTC.MaxOfferBytes }},
+	{"offersPerSecond", func(c *Config) any { return &c.WebRTC.OffersPerSecond }},
 }
 
 var recordingsFields = []sectionField{

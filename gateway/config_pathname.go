@@ -15,8 +15,9 @@ var reservedNames = []string{"api", "metrics", "healthz", "readyz", "assets"}
 
 // ValidPathName reports whether name may name a path in a request: ASCII
 // letters, digits and . _ ~ - /, no leading or trailing "/", no "//", no
-// "." or ".." segment, at most MaxPathNameLen bytes and a first segment
-// that is not reserved (api, metrics, healthz, readyz, assets).
+// "." or ".." segment, at most MaxPathNameLen bytes, a first segment
+// that is not reserved (api, metrics, healthz, readyz, assets) and no
+// later segment whep or whip.
 func ValidPathName(name string) error {
 	if msg := checkPathName(name, false); msg != "" {
 		return errors.New(msg)
@@ -68,6 +69,13 @@ func checkPathName(name string, patterns bool) string {
 	for _, r := range reservedNames {
 		if strings.EqualFold(segs[0], r) {
 			return fmt.Sprintf("path name %s starts with the reserved name %q: expected a first segment other than %s", quoteShort(name), segs[0], strings.Join(reservedNames, ", "))
+		}
+	}
+	// "/{path}/whep" is the WebRTC endpoint of {path}: in "cam/whep" the
+	// HTTP front door would see cam's endpoint, never the path itself.
+	for _, seg := range segs[1:] {
+		if seg == "whep" || seg == "whip" {
+			return fmt.Sprintf("path name %s has the segment %q, reserved after the first for WebRTC: expected another name", quoteShort(name), seg)
 		}
 	}
 	return ""

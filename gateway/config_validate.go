@@ -168,6 +168,7 @@ func (v *validator) rtsp() {
 	if q := r.WriteQueueSize; q < 64 || q > 1<<20 || q&(q-1) != 0 {
 		v.errorf("rtsp.writeQueueSize", "invalid size %d: expected a power of two from 64 to 1048576", q)
 	}
+	v.limit("rtsp.maxSessions", r.MaxSessions)
 }
 
 func (v *validator) http() {
@@ -189,6 +190,8 @@ func (v *validator) http() {
 		}
 	}
 	v.positive("http.readHeaderTimeout", h.ReadHeaderTimeout)
+	v.positive("http.idleTimeout", h.IdleTimeout)
+	v.size("http.maxHeaderBytes", h.MaxHeaderBytes)
 	switch {
 	case h.ServerCert != "" && h.ServerKey == "":
 		v.errorf("http.serverCert", "set without http.serverKey: expected both serverCert and serverKey, or neither")
@@ -234,6 +237,9 @@ func (v *validator) webrtc() {
 			v.errorf("webrtc.additionalHosts", "invalid IP %s: expected IP addresses such as \"203.0.113.7\"", quoteShort(h))
 		}
 	}
+	v.limit("webrtc.maxSessions", w.MaxSessions)
+	v.size("webrtc.maxOfferBytes", w.MaxOfferBytes)
+	v.limit("webrtc.offersPerSecond", w.OffersPerSecond)
 }
 
 func (v *validator) file(key, name, what string) {
@@ -251,6 +257,20 @@ func unwrapPathErr(err error) error {
 		return pe.Err
 	}
 	return err
+}
+
+// limit checks a count limit where 0 means unlimited.
+func (v *validator) limit(key string, n int) {
+	if n < 0 {
+		v.errorf(key, "negative value %d: expected 0 (unlimited) or more", n)
+	}
+}
+
+// size checks a byte limit on what clients send.
+func (v *validator) size(key string, n int) {
+	if n < 1024 || n > 16<<20 {
+		v.errorf(key, "invalid size %d: expected bytes from 1024 to 16777216", n)
+	}
 }
 
 func (v *validator) positive(key string, d time.Duration) {

@@ -111,6 +111,7 @@ func (g *Gateway) Start() error {
 		WriteTimeout:   rc.WriteTimeout,
 		SessionTimeout: rc.SessionTimeout,
 		WriteQueueSize: rc.WriteQueueSize,
+		MaxSessions:    rc.MaxSessions,
 		AuthMethods:    authMethods(rc.AuthMethods),
 		Paths:          g.hub,
 		Timeshift:      g.timeshiftSource,
@@ -158,8 +159,10 @@ func (g *Gateway) Start() error {
 			// No mDNS: browsers that hide their address behind a .local
 			// name still connect (their checks reach our announced
 			// address), and the gateway sends no multicast queries.
-			DisableMDNS: true,
-			Logger:      g.Logger.With("component", "webrtc"),
+			DisableMDNS:  true,
+			MaxSessions:  wc.MaxSessions,
+			MaxBodyBytes: int64(wc.MaxOfferBytes),
+			Logger:       g.Logger.With("component", "webrtc"),
 		}
 		if err := g.rtc.Start(); err != nil {
 			g.Close()
@@ -186,6 +189,9 @@ func (g *Gateway) Start() error {
 		AllowOrigins:      hc.AllowOrigins,
 		TrustedProxies:    hc.TrustedProxies,
 		ReadHeaderTimeout: hc.ReadHeaderTimeout,
+		IdleTimeout:       hc.IdleTimeout,
+		MaxHeaderBytes:    hc.MaxHeaderBytes,
+		OffersPerSecond:   conf.WebRTC.OffersPerSecond,
 		TLSConfig:         httpTLS,
 		Logger:            g.Logger.With("component", "http"),
 		Extra:             g.httpRoutes().Mount,

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -122,7 +123,7 @@ func (s *Server) ServeHLS(w http.ResponseWriter, r *http.Request, path, file str
 		m.inflight.Add(-1)
 	}()
 
-	res, ok := s.handle(r, m, file)
+	res, ok := s.handleShared(r, m, file, kind)
 	if ok && res != nil && res.status == http.StatusBadRequest && kind == fileMediaPlaylist {
 		res, ok = s.expiredReload(r, m, file, res)
 	}
@@ -297,7 +298,7 @@ func (rec *recorder) Write(p []byte) (int, error) {
 func (rec *recorder) writeTo(w http.ResponseWriter, r *http.Request, kind fileKind) int {
 	h := w.Header()
 	for k, v := range rec.header {
-		h[k] = v
+		h[k] = slices.Clone(v) // the recorder may be shared (handleShared)
 	}
 	switch {
 	case rec.status != http.StatusOK:

@@ -54,7 +54,12 @@ type muxer struct {
 
 	alwaysOn atomic.Bool
 	inflight atomic.Int32
-	lastUse  atomic.Int64 // unix nanoseconds of the last request start or end
+	// calls are the gohlslib answers being made, shared by identical
+	// requests (handler_shared.go).
+	callsMu sync.Mutex
+	calls   map[string]*sharedCall
+	done    doneCache    // guarded by callsMu
+	lastUse atomic.Int64 // unix nanoseconds of the last request start or end
 
 	stop      chan struct{} // closed to ask run to close the muxer
 	stopOnce  sync.Once

@@ -92,10 +92,17 @@ func (b *Backoff) Reset() {
 	b.attempt = 0
 }
 
-// Succeeded reports that a session stayed up for upFor; it resets the sequence
-// when upFor reaches StableAfter, so a flapping source keeps backing off.
+// Succeeded reports that a session stayed up for upFor. It resets the
+// sequence when upFor reaches StableAfter. A session that stayed up for at
+// least a tenth of that keeps the next delay where the last one was rather
+// than growing it: a camera that drops every minute or so reconnects as
+// fast each time, within its readers' outage grace. Only a source that
+// fails within seconds keeps backing off.
 func (b *Backoff) Succeeded(upFor time.Duration) {
-	if upFor >= b.stableAfter() {
+	switch {
+	case upFor >= b.stableAfter():
 		b.Reset()
+	case upFor >= b.stableAfter()/10 && b.attempt > 0:
+		b.attempt--
 	}
 }

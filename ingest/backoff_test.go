@@ -73,7 +73,9 @@ func TestBackoffReset(t *testing.T) {
 		upFor time.Duration
 		want  time.Duration
 	}{
-		{name: "short session keeps backing off", upFor: 59 * time.Second, want: 4 * time.Second},
+		{name: "failing session keeps backing off", upFor: 5 * time.Second, want: 4 * time.Second},
+		{name: "session of some seconds holds the delay", upFor: 6 * time.Second, want: 2 * time.Second},
+		{name: "session of nearly a minute holds the delay", upFor: 59 * time.Second, want: 2 * time.Second},
 		{name: "stable session resets", upFor: time.Minute, want: 500 * time.Millisecond},
 		{name: "long session resets", upFor: time.Hour, want: 500 * time.Millisecond},
 	}
@@ -109,4 +111,17 @@ func TestBackoffReset(t *testing.T) {
 			t.Fatalf("got %v, want 500ms", got)
 		}
 	})
+}
+
+// TestBackoffCameraDroppingEveryMinute: a camera that stays up 55 s and
+// drops again and again is reconnected after the same short delay each
+// time, not after a delay that outgrows its readers' outage grace.
+func TestBackoffCameraDroppingEveryMinute(t *testing.T) {
+	b := Backoff{Jitter: -1}
+	for i := range 20 {
+		if d := b.Next(); d != 500*time.Millisecond {
+			t.Fatalf("drop %d: delay %v, want 500ms", i, d)
+		}
+		b.Succeeded(55 * time.Second)
+	}
 }

@@ -82,7 +82,7 @@ func TestBFrames(t *testing.T) {
 	pub, err := p.Publish(&description.Session{Medias: []*description.Media{video}})
 	require.NoError(t, err)
 	deadline := time.Now().Add(testDeadline)
-	for pub.Stream().ReaderCount() == 0 {
+	for pub.Stream().Attached() == 0 {
 		require.True(t, time.Now().Before(deadline), "the recorder did not join")
 		time.Sleep(2 * time.Millisecond)
 	}

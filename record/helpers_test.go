@@ -116,7 +116,7 @@ func publishClip(t testing.TB, h *hub.Hub, name string, clip *testclip.Clip, bas
 func (s *clipSource) waitReader(n int) {
 	s.t.Helper()
 	deadline := time.Now().Add(testDeadline)
-	for s.pub.Stream().ReaderCount() < n {
+	for s.pub.Stream().Attached() < n {
 		if time.Now().After(deadline) {
 			s.t.Fatalf("the recorder did not join the stream")
 		}

@@ -269,6 +269,9 @@ type APIRoutes struct {
 	// Recordings answers GET /api/v1/recordings/{path} (action read on the
 	// path); nil answers 404.
 	Recordings Recordings
+	// Pprof serves Go's runtime profiles under /debug/pprof/, to those
+	// with the api permission. Off by default.
+	Pprof bool
 }
 
 // Mount registers /api/..., /metrics and the request counter on r.
@@ -281,6 +284,9 @@ func (a APIRoutes) Mount(r *gin.Engine) {
 		h := gin.WrapH(a.MetricsHandler)
 		r.GET("/metrics", guard, h)
 		r.HEAD("/metrics", guard, h)
+	}
+	if a.Pprof {
+		mountPprof(r, a.Auth)
 	}
 	apiGuard := requireAction(a.Auth, auth.ActionAPI, apiFail)
 	guard := func(c *gin.Context) {

@@ -48,7 +48,7 @@ func editPath(c *gin.Context, api API, name string, apply func(string, map[strin
 }
 
 // readPathBody decodes the request body as one JSON object; on failure it
-// has answered (400 or 415).
+// has answered (400, 413 or 415).
 func readPathBody(c *gin.Context) (map[string]any, bool) {
 	if ct := c.GetHeader("Content-Type"); ct != "" {
 		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
@@ -60,7 +60,7 @@ func readPathBody(c *gin.Context) (map[string]any, bool) {
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			apiFail(c, http.StatusBadRequest, fmt.Sprintf("body larger than %d bytes", maxPathBody))
+			apiFail(c, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", maxPathBody))
 		} else {
 			apiFail(c, http.StatusBadRequest, "cannot read the body")
 		}

@@ -46,6 +46,9 @@ func (s *Server) newEngine() (*gin.Engine, error) {
 		cfgErr = fmt.Errorf("web: trusted proxies: %w", err)
 		_ = r.SetTrustedProxies(nil)
 	}
+	if s.OffersPerSecond > 0 {
+		s.offers = newOfferLimiter(s.OffersPerSecond, s.log)
+	}
 	s.origins = s.AllowOrigins
 	if len(s.origins) == 0 {
 		s.origins = []string{"*"}
@@ -192,6 +195,11 @@ func (s *Server) webrtc(c *gin.Context, t target) {
 		action = auth.ActionPublish
 	}
 	if !authorizeRequest(c, s.Auth, action, t.path, textFail) {
+		return
+	}
+	// After authorization: refused requests are cheap and have their own
+	// slow-down; an offer let in costs a PeerConnection (limits.go).
+	if !s.allowOffer(c, t) {
 		return
 	}
 	if s.WebRTC == nil {

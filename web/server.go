@@ -30,8 +30,12 @@ const DefaultReadHeaderTimeout = 10 * time.Second
 // before their connections are cut.
 const shutdownTimeout = 5 * time.Second
 
-// idleTimeout closes keep-alive connections nobody uses.
-const idleTimeout = 2 * time.Minute
+// defaultIdleTimeout closes keep-alive connections nobody uses.
+const defaultIdleTimeout = 2 * time.Minute
+
+// DefaultMaxHeaderBytes is the request header limit when
+// Server.MaxHeaderBytes is zero.
+const DefaultMaxHeaderBytes = 64 << 10
 
 // Paths is what the web layer needs to know about the configured paths.
 type Paths interface {
@@ -114,6 +118,16 @@ type Server struct {
 	// There is deliberately no write timeout: LL-HLS playlist requests block
 	// until the next part exists.
 	ReadHeaderTimeout time.Duration
+	// IdleTimeout closes keep-alive connections that send no request for
+	// this long; defaults to 2m.
+	IdleTimeout time.Duration
+	// MaxHeaderBytes limits a request's header block; larger ones get 431.
+	// Defaults to 64 KiB.
+	MaxHeaderBytes int
+	// OffersPerSecond limits the WHEP and WHIP offers (POST) one client
+	// address may send per second, in bursts of as many; more get 429 with
+	// Retry-After. 0 is unlimited.
+	OffersPerSecond int
 	// Logger receives the access log and server errors; defaults to
 	// discarding.
 	Logger *slog.Logger
@@ -131,6 +145,7 @@ type Server struct {
 	log       *slog.Logger
 	origins   []string
 	pages     *pages
+	offers    *offerLimiter
 
 	mu       sync.Mutex
 	started  bool
@@ -190,6 +205,14 @@ func (s *Server) Start() error {
 	if rht <= 0 {
 		rht = DefaultReadHeaderTimeout
 	}
+	idle := s.IdleTimeout
+	if idle <= 0 {
+		idle = defaultIdleTimeout
+	}
+	mhb := s.MaxHeaderBytes
+	if mhb <= 0 {
+		mhb = DefaultMaxHeaderBytes
+	}
 	// Every request context derives from base, so Close can wake handlers
 	// that wait (LL-HLS blocking playlist reloads) instead of waiting for
 	// them.
@@ -197,7 +220,8 @@ func (s *Server) Start() error {
 	s.srv = &http.Server{
 		Handler:           s.engine.Handler(),
 		ReadHeaderTimeout: rht,
-		IdleTimeout:       idleTimeout,
+		IdleTimeout:       idle,
+		MaxHeaderBytes:    mhb,
 		BaseContext:       func(net.Listener) context.Context { return base },
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		TLSConfig:         s.TLSConfig,

@@ -10,6 +10,7 @@ import (
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/nack"
 	pwebrtc "github.com/pion/webrtc/v4"
 )
 
@@ -111,7 +112,7 @@ func tryListen(ip net.IP, port int, lf pionLoggerFactory) (*muxes, error) {
 	return m, nil
 }
 
-// buildAPI makes the one pion API of the process.
+// buildAPI makes the pion API of the process's WHIP publishers.
 func (s *Server) buildAPI(m *muxes) (*pwebrtc.API, error) {
 	me := &pwebrtc.MediaEngine{}
 	if err := registerCodecs(me); err != nil {
@@ -123,6 +124,35 @@ func (s *Server) buildAPI(m *muxes) (*pwebrtc.API, error) {
 	if err := pwebrtc.RegisterDefaultInterceptors(me, ir); err != nil {
 		return nil, fmt.Errorf("interceptors: %w", err)
 	}
+	return s.newAPI(m, me, ir)
+}
+
+// buildViewerAPI makes the pion API of the WHEP viewers, with only the
+// interceptors a sender needs, since each runs for every packet of every
+// viewer: the NACK responder, which keeps references to the packets sent
+// rather than copies (payloads are immutable and owned by their frame,
+// headers are not reused before the responder forgets them: outTrack),
+// and RTCP reports. No TWCC (streamgate does no congestion control for
+// viewers, so the browser's feedback would go unused) and no statistics
+// interceptor (nothing reads GetStats).
+func (s *Server) buildViewerAPI(m *muxes) (*pwebrtc.API, error) {
+	me := &pwebrtc.MediaEngine{}
+	if err := registerCodecs(me); err != nil {
+		return nil, fmt.Errorf("media engine: %w", err)
+	}
+	ir := &interceptor.Registry{}
+	responder, err := nack.NewResponderInterceptor(nack.DisableCopy(), nack.ResponderSize(nackHistory))
+	if err != nil {
+		return nil, fmt.Errorf("NACK responder: %w", err)
+	}
+	ir.Add(responder)
+	if err := pwebrtc.ConfigureRTCPReports(ir); err != nil {
+		return nil, fmt.Errorf("RTCP reports: %w", err)
+	}
+	return s.newAPI(m, me, ir)
+}
+
+func (s *Server) newAPI(m *muxes, me *pwebrtc.MediaEngine, ir *interceptor.Registry) (*pwebrtc.API, error) {
 
 	se := pwebrtc.SettingEngine{LoggerFactory: pionLoggerFactory{s.logger().With("component", "pion")}}
 	se.SetICEUDPMux(m.udp)

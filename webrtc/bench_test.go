@@ -61,17 +61,53 @@ func TestWHEPAddedLatency(t *testing.T) {
 		len(lat), lat[len(lat)/2], lat[len(lat)*99/100], lat[len(lat)-1])
 }
 
-// BenchmarkH264Repacketise measures one viewer's work per frame: FU-A/STAP-A
-// re-packetisation to 1188-byte payloads and the pion track write (unbound,
-// so no socket I/O).
+// BenchmarkH264Repacketise measures the work per frame and stream: the
+// FU-A/STAP-A re-packetisation to 1188-byte payloads, done once for all the
+// viewers of a stream (sharedFrame).
 func BenchmarkH264Repacketise(b *testing.B) {
-	clip := clips.Get(b, clipFPS)
-	tr := &hub.Track{Format: &format.H264{PayloadTyp: 96, PacketizationMode: 1}}
-	spec := &outSpec{track: tr, send: sendH264, kind: pwebrtc.RTPCodecTypeVideo, codec: pwebrtc.RTPCodecParameters{
+	aus, bytes := benchFrames(b)
+	b.SetBytes(int64(bytes / len(aus)))
+	b.ReportAllocs()
+	pkts := 0
+	for i := 0; b.Loop(); i++ {
+		sf := packetiseFrame(aus[i%len(aus)], sendH264)
+		if sf.err != nil {
+			b.Fatal(sf.err)
+		}
+		pkts += len(sf.payloads)
+	}
+	b.ReportMetric(float64(pkts)/float64(b.N), "pkts/frame")
+}
+
+// BenchmarkViewerWriteFrame measures one viewer's work per frame: its own
+// headers on the shared packets and the pion track write (unbound, so no
+// interceptors, encryption or socket I/O). It must not allocate.
+func BenchmarkViewerWriteFrame(b *testing.B) {
+	aus, bytes := benchFrames(b)
+	frames := make([]*sharedFrame, len(aus))
+	for i, au := range aus {
+		frames[i] = packetiseFrame(au, sendH264)
+		require.NoError(b, frames[i].err)
+	}
+	spec := &outSpec{track: aus[0].Track, send: sendH264, kind: pwebrtc.RTPCodecTypeVideo, codec: pwebrtc.RTPCodecParameters{
 		RTPCodecCapability: pwebrtc.RTPCodecCapability{MimeType: pwebrtc.MimeTypeH264, ClockRate: 90000}, PayloadType: 102,
 	}}
 	ot, err := newOutTrack(spec)
 	require.NoError(b, err)
+	b.SetBytes(int64(bytes / len(aus)))
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		if err := ot.writeFrame(frames[i%len(frames)], uint32(aus[i%len(aus)].PTS)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(ot.sent)/float64(b.N), "pkts/frame")
+}
+
+// benchFrames is the test clip's video as access units, and its size.
+func benchFrames(b testing.TB) ([]*hub.AccessUnit, int) {
+	clip := clips.Get(b, clipFPS)
+	tr := &hub.Track{Format: &format.H264{PayloadTyp: 96, PacketizationMode: 1}}
 	aus := make([]*hub.AccessUnit, len(clip.Video))
 	bytes := 0
 	for i, v := range clip.Video {
@@ -80,14 +116,5 @@ func BenchmarkH264Repacketise(b *testing.B) {
 			bytes += len(n)
 		}
 	}
-	b.SetBytes(int64(bytes / len(aus)))
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; b.Loop(); i++ {
-		au := aus[i%len(aus)]
-		if err := ot.writeFrame(au, uint32(au.PTS)); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ReportMetric(float64(ot.sent)/float64(b.N), "pkts/frame")
+	return aus, bytes
 }

@@ -99,6 +99,9 @@ func parseSDP(body []byte) (*sdp.SessionDescription, error) {
 	if len(desc.MediaDescriptions) == 0 {
 		return nil, errorf(http.StatusBadRequest, "the offer has no media")
 	}
+	if err := checkOfferSize(&desc); err != nil { // limits.go
+		return nil, err
+	}
 	return &desc, nil
 }
 
@@ -173,6 +176,12 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, path, rest, proto
 		return
 	}
 	if r.Method == http.MethodPost {
+		release, err := s.admit(path, proto, r.RemoteAddr)
+		if err != nil {
+			s.writeErr(w, proto+" offer", path, err)
+			return
+		}
+		defer release()
 		if err := post(w, r, path); err != nil {
 			s.writeErr(w, proto+" offer", path, err)
 		}
@@ -212,6 +221,9 @@ func (s *Server) trickle(w http.ResponseWriter, r *http.Request, pc *pwebrtc.Pee
 	var mid string
 	if ms := firstMid(remote.SDP); ms != "" {
 		mid = ms
+	}
+	if n := strings.Count(string(body), "a=candidate:"); n > maxOfferCandidates {
+		return errorf(http.StatusBadRequest, "%d candidates in one request: at most %d", n, maxOfferCandidates)
 	}
 	for _, line := range strings.Split(string(body), "\n") {
 		line = strings.TrimSpace(line)

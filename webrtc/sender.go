@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -25,90 +26,154 @@ const maxPayload = 1188
 // right after, instead of playing one GOP behind.
 const burstSpacing = time.Millisecond
 
-// frameEncoder turns one access unit into RTP packets (timestamp unset).
-type frameEncoder interface {
-	Encode(au [][]byte) ([]*rtp.Packet, error)
-}
+// nackHistory is how many packets of a viewer's video the NACK responder
+// keeps for retransmission: about one second at 4 Mbit/s.
+const nackHistory = 512
+
+// ringMargin is how many packets a header outlives the responder's history:
+// time for a retransmission that has just looked it up to be written.
+const ringMargin = 128
 
 // outTrack is one track a viewer receives: its own pion track, its own
 // sequence numbers and timestamps.
 type outTrack struct {
 	spec   *outSpec
-	local  *pwebrtc.TrackLocalStaticRTP
+	local  *viewerTrack
 	sender *pwebrtc.RTPSender
-	enc    frameEncoder // nil for packet pass-through
-	clock  rtpClock
-	seq    uint16
-	pkt    rtp.Packet
-	sent   uint64         // packets written, read by the session goroutine only after the reader ends
-	bytes  *atomic.Uint64 // the session's byte counter (session.bytesSent); nil in tests
+	// packetise says frames are packetised again (H.264, H.265), once per
+	// stream (sharedFrame); other codecs pass packets through.
+	packetise bool
+	clock     rtpClock
+	seq       uint16
+	// ring holds the headers of the last packets written: pion's NACK
+	// responder keeps a pointer to each header it is given instead of a
+	// copy (see viewerAPI), so a header is reused only after the responder
+	// has forgotten it.
+	ring  []rtp.Packet
+	next  int
+	sent  uint64         // packets written, read by the session goroutine only after the reader ends
+	bytes *atomic.Uint64 // the session's byte counter (session.bytesSent); nil in tests
 }
 
 func newOutTrack(spec *outSpec) (*outTrack, error) {
 	ot := &outTrack{spec: spec, seq: uint16(randUint32())}
 	ot.clock = rtpClock{rate: spec.track.ClockRate(), base: randUint32()}
-	switch spec.send {
-	case sendH264:
-		enc := &rtph264.Encoder{PayloadType: uint8(spec.codec.PayloadType), PayloadMaxSize: maxPayload, PacketizationMode: 1, InitialSequenceNumber: &ot.seq}
-		if err := enc.Init(); err != nil {
-			return nil, fmt.Errorf("H.264 encoder: %w", err)
-		}
-		ot.enc = enc
-	case sendH265:
-		enc := &rtph265.Encoder{PayloadType: uint8(spec.codec.PayloadType), PayloadMaxSize: maxPayload, InitialSequenceNumber: &ot.seq}
-		if err := enc.Init(); err != nil {
-			return nil, fmt.Errorf("H.265 encoder: %w", err)
-		}
-		ot.enc = enc
+	ot.packetise = spec.send == sendH264 || spec.send == sendH265
+	if spec.kind == pwebrtc.RTPCodecTypeVideo {
+		ot.ring = make([]rtp.Packet, nackHistory+ringMargin)
+	} else {
+		ot.ring = make([]rtp.Packet, 1)
 	}
-	local, err := pwebrtc.NewTrackLocalStaticRTP(spec.codec.RTPCodecCapability, spec.kind.String(), "streamgate")
-	if err != nil {
-		return nil, err
-	}
-	ot.local = local
+	ot.local = newViewerTrack(spec.codec.RTPCodecCapability, spec.kind)
 	return ot, nil
 }
 
-// writeFrame sends one access unit at out timestamp ts.
-func (ot *outTrack) writeFrame(au *hub.AccessUnit, ts uint32) error {
-	pkts, err := ot.enc.Encode(au.Payloads)
-	if err != nil {
-		return err
+// sharedFrame is an access unit packetised once for every viewer of a
+// stream: the payloads of its RTP packets, in one buffer the frame owns
+// (never the hub's recycled packet memory, since the NACK responder keeps
+// references to what was sent). The last packet carries the marker bit.
+type sharedFrame struct {
+	payloads [][]byte
+	err      error
+}
+
+// framePackets returns the shared packetisation of the access unit that u
+// starts (decoded as au), computing it on the first viewer's call.
+func framePackets(u *hub.Unit, au *hub.AccessUnit, send sendKind) *sharedFrame {
+	sf, ok := u.Memo(func() any { return packetiseFrame(au, send) }).(*sharedFrame)
+	if !ok {
+		return packetiseFrame(au, send)
 	}
+	return sf
+}
+
+func packetiseFrame(au *hub.AccessUnit, send sendKind) *sharedFrame {
+	var seq uint16
+	var ssrc uint32
+	var pkts []*rtp.Packet
+	var err error
+	switch send {
+	case sendH264:
+		enc := &rtph264.Encoder{PayloadType: 96, PayloadMaxSize: maxPayload, PacketizationMode: 1, InitialSequenceNumber: &seq, SSRC: &ssrc}
+		if err = enc.Init(); err == nil {
+			pkts, err = enc.Encode(au.Payloads)
+		}
+	case sendH265:
+		enc := &rtph265.Encoder{PayloadType: 96, PayloadMaxSize: maxPayload, InitialSequenceNumber: &seq, SSRC: &ssrc}
+		if err = enc.Init(); err == nil {
+			pkts, err = enc.Encode(au.Payloads)
+		}
+	default:
+		err = fmt.Errorf("no packetiser for %v", send)
+	}
+	if err != nil {
+		return &sharedFrame{err: err}
+	}
+	n := 0
 	for _, p := range pkts {
-		p.Timestamp = ts
-		if err := ot.local.WriteRTP(p); err != nil {
+		n += len(p.Payload)
+	}
+	buf := make([]byte, n)
+	sf := &sharedFrame{payloads: make([][]byte, len(pkts))}
+	for i, p := range pkts {
+		k := copy(buf, p.Payload)
+		sf.payloads[i] = buf[:k:k]
+		buf = buf[k:]
+	}
+	return sf
+}
+
+// writeFrame sends one packetised access unit at out timestamp ts.
+func (ot *outTrack) writeFrame(sf *sharedFrame, ts uint32) error {
+	if sf.err != nil {
+		return sf.err
+	}
+	for i, pl := range sf.payloads {
+		if err := ot.write(pl, i == len(sf.payloads)-1, ts); err != nil {
 			return err
 		}
-		ot.sent++
-		ot.count(p)
 	}
 	return nil
 }
 
-// writePacket forwards the payload of a unit (pass-through codecs).
+// writePacket forwards the payload of a unit (pass-through codecs). A
+// video payload is copied once per stream (Memo): the responder may keep it.
 func (ot *outTrack) writePacket(u *hub.Unit, ts uint32) error {
-	ot.pkt.Header = rtp.Header{
+	payload := u.Packet.Payload
+	if len(ot.ring) > 1 {
+		if b, ok := u.Memo(func() any { return slices.Clone(u.Packet.Payload) }).([]byte); ok {
+			payload = b
+		} else {
+			payload = slices.Clone(payload)
+		}
+	}
+	return ot.write(payload, u.Packet.Marker, ts)
+}
+
+// write sends one packet with the viewer's next sequence number.
+func (ot *outTrack) write(payload []byte, marker bool, ts uint32) error {
+	p := &ot.ring[ot.next]
+	ot.next = (ot.next + 1) % len(ot.ring)
+	ext := p.Header.Extensions[:0]
+	p.Header = rtp.Header{
 		Version:        2,
-		Marker:         u.Packet.Marker,
+		Marker:         marker,
 		PayloadType:    uint8(ot.spec.codec.PayloadType),
 		SequenceNumber: ot.seq,
 		Timestamp:      ts,
+		Extensions:     ext,
 	}
-	ot.pkt.Payload = u.Packet.Payload
+	p.Payload = payload
 	ot.seq++
-	err := ot.local.WriteRTP(&ot.pkt)
-	ot.count(&ot.pkt)
-	ot.pkt.Payload = nil
+	err := ot.local.WriteRTP(p)
 	ot.sent++
-	return err
-}
-
-// count adds the size of a written RTP packet to the session's bytes sent.
-func (ot *outTrack) count(p *rtp.Packet) {
 	if ot.bytes != nil {
 		ot.bytes.Add(uint64(p.MarshalSize()))
 	}
+	if len(ot.ring) == 1 {
+		p.Payload = nil // audio: not kept by the responder; do not pin the unit's memory
+	}
+	return err
 }
 
 // rtpClock maps a track's presentation times to one continuous RTP

@@ -54,6 +54,9 @@ type Server struct {
 	// MaxBodyBytes limits offers and trickle bodies; larger ones get 413.
 	// Defaults to 64 KiB.
 	MaxBodyBytes int64
+	// MaxSessions limits the viewers and publishers open at once; an offer
+	// over it gets 503. 0 is unlimited.
+	MaxSessions int
 	// GatherTimeout bounds the wait for ICE gathering before an answer is
 	// sent (non-trickle answers). Defaults to 5s.
 	GatherTimeout time.Duration
@@ -73,10 +76,12 @@ type Server struct {
 	// Logger receives the server's logs. Defaults to slog.Default().
 	Logger *slog.Logger
 
-	api    *pwebrtc.API
-	muxes  *muxes
-	ctx    context.Context
-	cancel context.CancelFunc
+	api *pwebrtc.API
+	// viewerAPI makes the WHEP viewers' peer connections (api.go).
+	viewerAPI *pwebrtc.API
+	muxes     *muxes
+	ctx       context.Context
+	cancel    context.CancelFunc
 
 	mu         sync.Mutex
 	started    bool
@@ -87,7 +92,10 @@ type Server struct {
 	// sentClosed is the RTP bytes the closed viewers of each path were
 	// sent; it holds the paths that had a viewer.
 	sentClosed map[string]uint64
-	wg         sync.WaitGroup
+	// admitting counts offers past admit whose session is not yet in
+	// viewers or publishers (limits.go).
+	admitting int
+	wg        sync.WaitGroup
 }
 
 func (s *Server) logger() *slog.Logger {
@@ -142,6 +150,9 @@ func (s *Server) Start() error {
 		return fmt.Errorf("webrtc: %w", err)
 	}
 	api, err := s.buildAPI(m)
+	if err == nil {
+		s.viewerAPI, err = s.buildViewerAPI(m)
+	}
 	if err != nil {
 		m.close()
 		return fmt.Errorf("webrtc: %w", err)

@@ -64,7 +64,7 @@ type session struct {
 
 // newSession negotiates a viewer's PeerConnection and returns it with the answer.
 func (s *Server) newSession(path string, hp *hub.Path, st *hub.Stream, plan trackPlan, offer string) (*session, string, error) {
-	pc, err := s.api.NewPeerConnection(s.iceConfig())
+	pc, err := s.viewerAPI.NewPeerConnection(s.iceConfig())
 	if err != nil {
 		return nil, "", err
 	}
@@ -265,7 +265,7 @@ func (se *session) onUnit(u *hub.Unit, cached bool) error {
 
 func (se *session) onVideo(u *hub.Unit, cached bool, now time.Time) {
 	ot := se.video
-	if ot.enc == nil {
+	if !ot.packetise {
 		_ = ot.writePacket(u, ot.clock.live(u.PTS, u.Gen, now))
 		return
 	}
@@ -283,8 +283,9 @@ func (se *session) onVideo(u *hub.Unit, cached bool, now time.Time) {
 		se.replay(now)
 	}
 	se.keepGOP(u)
+	sf := framePackets(u, au, ot.spec.send)
 	if cached {
-		_ = ot.writeFrame(au, ot.clock.burst(au.PTS, u.Gen, now))
+		_ = ot.writeFrame(sf, ot.clock.burst(au.PTS, u.Gen, now))
 		return
 	}
 	// B-frames step back a few frames; a step back of seconds is the
@@ -294,7 +295,7 @@ func (se *session) onVideo(u *hub.Unit, cached bool, now time.Time) {
 		se.srv.warnOnce(se.path, se.stream, warnBFrames)
 	}
 	se.lastPTS, se.lastGen, se.haveLast = au.PTS, u.Gen, true
-	_ = ot.writeFrame(au, ot.clock.live(au.PTS, u.Gen, now))
+	_ = ot.writeFrame(sf, ot.clock.live(au.PTS, u.Gen, now))
 }
 
 // replay re-sends the current group of pictures squeezed in time, so a
@@ -310,7 +311,7 @@ func (se *session) replay(now time.Time) {
 		if err != nil {
 			continue
 		}
-		_ = se.video.writeFrame(au, se.video.clock.burst(au.PTS, g.Gen, now))
+		_ = se.video.writeFrame(framePackets(g, au, se.video.spec.send), se.video.clock.burst(au.PTS, g.Gen, now))
 	}
 }
 

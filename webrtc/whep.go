@@ -35,12 +35,19 @@ func (s *Server) postWHEP(w http.ResponseWriter, r *http.Request, path string) e
 		return err
 	}
 	offer := parseOffer(desc, true)
+	if len(offer) == 0 {
+		// planTracks reads a nil offer as "no viewer yet": refuse here.
+		return errorf(http.StatusBadRequest, "the offer receives no audio or video")
+	}
 
 	hp, err := s.Paths.Acquire(path)
 	if err != nil {
 		return pathError(err)
 	}
 	st, err := hp.WaitStream(r.Context())
+	if err == nil {
+		err = st.CheckRoom() // the hub reader is added once the peer connects
+	}
 	if err != nil {
 		hp.Release()
 		return pathError(err)

@@ -2,6 +2,7 @@ package webrtc
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -91,7 +92,8 @@ func (p *publisher) negotiate(offer string) (string, error) {
 	})
 	p.pc.OnTrack(p.onTrack)
 	if err := p.pc.SetRemoteDescription(pwebrtc.SessionDescription{Type: pwebrtc.SDPTypeOffer, SDP: offer}); err != nil {
-		return "", err
+		// pion refuses what our own parse let through: the client's fault.
+		return "", fmt.Errorf("%w: %w", errBadOffer, err)
 	}
 	ans, err := answer(p.srv, p.pc)
 	if err != nil {

@@ -48,6 +48,13 @@ type Camera struct {
 	desc   string // what the camera streams, for the report
 	once   sync.Once
 
+	// sessions are the open sessions, for Drop (camera_drop.go); sessMu
+	// is apart from mu, which is held while the stream closes them.
+	sessMu   sync.Mutex
+	sessions map[*gortsplib.ServerSession]struct{}
+	// drops counts the sessions Drop ended.
+	drops atomic.Uint64
+
 	// writeDrops counts packets gortsplib dropped because a reader of the
 	// camera (the gateway's pull) was too slow; stalls counts skip-aheads.
 	writeDrops, stalls atomic.Uint64

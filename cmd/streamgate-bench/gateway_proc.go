@@ -37,7 +37,7 @@ func benchConfig(o *options, cameraURL string) (string, error) {
 	}
 	host, _, _ := net.SplitHostPort(rtspAddr)
 	webrtcAddr := ""
-	if o.scenario == "webrtc" {
+	if o.scenario == "webrtc" || o.scenario == "soak" {
 		port := o.webrtcPort
 		if port == 0 {
 			if port, err = freeICEPort("127.0.0.1"); err != nil {
@@ -81,10 +81,12 @@ func freeICEPort(host string) (int, error) {
 func gatewayYAML(rtspAddr, httpAddr, rtpAddr, rtcpAddr, webrtcAddr, path, cameraURL string, part, segment time.Duration, warm int) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# written by streamgate-bench\nlog:\n  level: info\n")
-	fmt.Fprintf(&b, "rtsp:\n  address: %q\n  rtpAddress: %q\n  rtcpAddress: %q\n  multicastIPRange: \"\"\n", rtspAddr, rtpAddr, rtcpAddr)
+	// Every client of the tool comes from one address: the session caps and
+	// the per-address offer rate would measure the limits, not the gateway.
+	fmt.Fprintf(&b, "rtsp:\n  address: %q\n  rtpAddress: %q\n  rtcpAddress: %q\n  multicastIPRange: \"\"\n  maxSessions: 0\n", rtspAddr, rtpAddr, rtcpAddr)
 	fmt.Fprintf(&b, "http:\n  address: %q\n", httpAddr)
 	// Unless WebRTC is measured, keep its ICE port out of the way.
-	fmt.Fprintf(&b, "webrtc:\n  address: %q\n", webrtcAddr)
+	fmt.Fprintf(&b, "webrtc:\n  address: %q\n  maxSessions: 0\n  offersPerSecond: 0\n", webrtcAddr)
 	fmt.Fprintf(&b, "hls:\n  segmentDuration: %s\n  partDuration: %s\n", segment, part)
 	fmt.Fprintf(&b, "paths:\n  %q:\n    source: %s\n    sourceProtocol: tcp\n", path, cameraURL)
 	fmt.Fprintf(&b, "  %q:\n    source: %s\n    sourceProtocol: tcp\n", path+"/{n}", cameraURL)

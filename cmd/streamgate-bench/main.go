@@ -9,6 +9,7 @@
 //	streamgate-bench -scenario first-frame -samples 20 -pid 1234
 //	streamgate-bench -scenario hls -readers 100 -json hls.json -pid 1234
 //	streamgate-bench -scenario webrtc -readers 100 -camera -cmd "/tmp/sg {config}"
+//	streamgate-bench -scenario soak -readers 30 -camera -cmd "/tmp/sg {config}"
 //
 // See docs/BENCHMARKS.md for the method and results.
 package main
@@ -49,6 +50,7 @@ type options struct {
 	readers, samples, pid, gop, udpBuffer, rtpPort, warmPaths int
 	webrtcPort                                                int
 	duration, settle, connectTimeout, part, segment, jitter   time.Duration
+	soakInterval, dropEvery                                   time.Duration
 	cmd, cameraAddr, cameraClip, jsonFile, logLevel           string
 	camera, allowRemote                                       bool
 }
@@ -57,7 +59,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	o := &options{}
 	fs := flag.NewFlagSet("streamgate-bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&o.scenario, "scenario", "", "what to measure: rtsp, first-frame, hls or webrtc (required)")
+	fs.StringVar(&o.scenario, "scenario", "", "what to measure: rtsp, first-frame, hls, webrtc or soak (required)")
 	fs.StringVar(&o.rtspURL, "rtsp-url", "rtsp://127.0.0.1:8554/{path}", "RTSP URL `template` of the gateway; {path} is replaced")
 	fs.StringVar(&o.httpURL, "http-url", "http://127.0.0.1:8888/{path}/", "HTTP URL `template` of a path's folder; {path} is replaced")
 	fs.StringVar(&o.path, "path", "bench", "the gateway path to read")
@@ -70,7 +72,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.transport, "transport", "tcp", "RTSP transport: tcp or udp")
 	fs.IntVar(&o.readers, "readers", 10, "rtsp: RTSP readers; hls: HLS viewers; webrtc: WHEP viewers")
 	fs.IntVar(&o.samples, "samples", 20, "first-frame: sequential new readers (and as many HLS samples)")
-	fs.DurationVar(&o.duration, "duration", 30*time.Second, "measured window (at most 10m)")
+	fs.DurationVar(&o.duration, "duration", 30*time.Second, "measured window (at most 10m; soak: defaults to 10m, at most 4h)")
+	fs.DurationVar(&o.soakInterval, "soak-interval", defaultSoakInterval, "soak: time between samples of the gateway")
+	fs.DurationVar(&o.dropEvery, "soak-drop-every", defaultSoakDropEvery, "soak: the built-in camera ends the gateway's pull this often (0 = never)")
 	fs.DurationVar(&o.settle, "settle", 2*time.Second, "wait after the clients connected, before the window (catch-up bursts end)")
 	fs.DurationVar(&o.connectTimeout, "connect-timeout", 20*time.Second, "how long a client retries while the path comes up")
 	fs.IntVar(&o.pid, "pid", 0, "`PID` of the gateway, for its CPU and memory (Linux /proc)")
@@ -90,19 +94,36 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
+	if o.scenario == "soak" {
+		set := false
+		fs.Visit(func(f *flag.Flag) { set = set || f.Name == "duration" })
+		if !set {
+			o.duration = defaultSoakDuration
+		}
+	}
 	return o, o.validate()
 }
 
 func (o *options) validate() error {
 	var errs []error
-	if !slices.Contains([]string{"rtsp", "first-frame", "hls", "webrtc"}, o.scenario) {
-		errs = append(errs, fmt.Errorf("-scenario %q: want rtsp, first-frame, hls or webrtc", o.scenario))
+	if !slices.Contains([]string{"rtsp", "first-frame", "hls", "webrtc", "soak"}, o.scenario) {
+		errs = append(errs, fmt.Errorf("-scenario %q: want rtsp, first-frame, hls, webrtc or soak", o.scenario))
 	}
 	if o.webrtcPort < 0 || o.webrtcPort > 65535 || (o.webrtcPort != 0 && o.webrtcPort < 1024) {
 		errs = append(errs, fmt.Errorf("-webrtc-port %d: want 0 (a free port) or 1024 to 65535", o.webrtcPort))
 	}
-	if o.duration <= 0 || o.duration > maxDuration {
-		errs = append(errs, fmt.Errorf("-duration %s: want more than 0 and at most %s", o.duration, maxDuration))
+	maxD := maxDuration
+	if o.scenario == "soak" {
+		maxD = maxSoakDuration
+		if o.soakInterval < time.Second || o.soakInterval > o.duration/(2*soakWindow+1) {
+			errs = append(errs, fmt.Errorf("-soak-interval %s: want at least 1s and at most a seventh of -duration", o.soakInterval))
+		}
+		if o.dropEvery < 0 {
+			errs = append(errs, fmt.Errorf("-soak-drop-every %s: want 0 (never) or more", o.dropEvery))
+		}
+	}
+	if o.duration <= 0 || o.duration > maxD {
+		errs = append(errs, fmt.Errorf("-duration %s: want more than 0 and at most %s", o.duration, maxD))
 	}
 	if o.settle < 0 || o.settle > maxSettle {
 		errs = append(errs, fmt.Errorf("-settle %s: want 0 to %s", o.settle, maxSettle))
@@ -212,6 +233,7 @@ func execute(ctx context.Context, o *options, logger *slog.Logger) (*Report, err
 		RTSPURL: o.rtspURL, HTTPURL: o.httpURL, Path: o.path, SamplePath: o.samplePath,
 		SampleJitter: o.jitter, UDPBuffer: o.udpBuffer, Transport: o.transport, Readers: o.readers, Samples: o.samples,
 		Duration: o.duration, Settle: o.settle, ConnectTimeout: o.connectTimeout,
+		SoakInterval: o.soakInterval, DropEvery: o.dropEvery,
 		Logger: logger, Params: map[string]string{}, allowRemote: o.allowRemote,
 	}
 	b.dialer = newDialer(o.allowRemote)
@@ -295,6 +317,9 @@ type bench struct {
 	Duration, Settle time.Duration
 	// ConnectTimeout bounds retries while a path comes up.
 	ConnectTimeout time.Duration
+	// SoakInterval is the time between soak samples; DropEvery how often
+	// the built-in camera ends the gateway's pull during a soak (0 = never).
+	SoakInterval, DropEvery time.Duration
 	// Camera is the built-in camera when it runs, for its trouble counters.
 	Camera *Camera
 	// Proc reads the gateway's CPU and RSS; nil leaves those figures out.
@@ -317,6 +342,8 @@ func (b *bench) run(ctx context.Context, scenario string) (*Report, error) {
 		return b.runHLS(ctx)
 	case "webrtc":
 		return b.runWebRTC(ctx)
+	case "soak":
+		return b.runSoak(ctx)
 	case "first-frame":
 		rep := b.newReport("first-frame")
 		rep.Params["samples"] = fmt.Sprint(b.Samples)

@@ -43,7 +43,9 @@ type Report struct {
 	Params   map[string]string `json:"params"`
 	Metrics  []Metric          `json:"metrics"`
 	Readers  []ReaderStats     `json:"readers,omitempty"`
-	Warnings []string          `json:"warnings,omitempty"`
+	// Samples are the soak's samples over time.
+	Samples  []SoakSample `json:"samples,omitempty"`
+	Warnings []string     `json:"warnings,omitempty"`
 }
 
 func (r *Report) add(name string, value float64, unit string) {
@@ -146,6 +148,7 @@ func (r *Report) writeTable(w io.Writer) error {
 	for i, m := range r.Metrics {
 		fmt.Fprintf(&b, "  %-*s  %*s  %s\n", nameW, m.Name, valW, vals[i], m.Unit)
 	}
+	writeSamples(&b, r.Samples)
 	for _, wmsg := range r.Warnings {
 		fmt.Fprintf(&b, "WARNING: %s\n", wmsg)
 	}

@@ -17,6 +17,22 @@ import (
 	"github.com/streamgate/streamgate/gateway"
 )
 
+// startInProcess starts the built-in camera and a gateway pulling it as
+// path "bench" in this process, on loopback, both closed with the test.
+func startInProcess(t *testing.T, logger *slog.Logger) (*Camera, *gateway.Gateway) {
+	t.Helper()
+	cam := &Camera{Logger: logger, CacheDir: clipCacheDir(t)}
+	require.NoError(t, cam.Start())
+	t.Cleanup(cam.Close)
+	yaml := gatewayYAML("127.0.0.1:0", "127.0.0.1:0", "", "", "127.0.0.1:0", "bench", cam.URL(), 200*time.Millisecond, time.Second, 0)
+	conf, err := gateway.ParseConfig("bench.yml", []byte(yaml), nil)
+	require.NoError(t, err, yaml)
+	g := &gateway.Gateway{Config: conf, Logger: logger}
+	require.NoError(t, g.Start())
+	t.Cleanup(g.Close)
+	return cam, g
+}
+
 // TestScenarios runs every scenario for a few seconds against the built-in
 // camera and a gateway in this process, on loopback. It checks that each
 // scenario measures what it says (samples, no loss on loopback TCP), not
@@ -29,17 +45,7 @@ func TestScenarios(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-
-	cam := &Camera{Logger: logger, CacheDir: clipCacheDir(t)}
-	require.NoError(t, cam.Start())
-	t.Cleanup(cam.Close)
-
-	yaml := gatewayYAML("127.0.0.1:0", "127.0.0.1:0", "", "", "127.0.0.1:0", "bench", cam.URL(), 200*time.Millisecond, time.Second, 0)
-	conf, err := gateway.ParseConfig("bench.yml", []byte(yaml), nil)
-	require.NoError(t, err, yaml)
-	g := &gateway.Gateway{Config: conf, Logger: logger}
-	require.NoError(t, g.Start())
-	t.Cleanup(g.Close)
+	_, g := startInProcess(t, logger)
 
 	b := &bench{
 		RTSPURL:        "rtsp://" + g.RTSPAddr().String() + "/{path}",

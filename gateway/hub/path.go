@@ -180,8 +180,8 @@ func (p *Path) PublishSource(desc *description.Session) (*Publisher, error) {
 }
 
 func (p *Path) publish(desc *description.Session, external bool) (*Publisher, error) {
-	if len(desc.Medias) == 0 {
-		return nil, errors.New("the description has no media")
+	if err := CheckDescription(desc); err != nil { // limits.go
+		return nil, err
 	}
 	var replaced *Publisher
 	var changed *Stream

@@ -79,6 +79,26 @@ type Reader struct {
 	delivered atomic.Uint64
 }
 
+// CheckRoom returns ErrTooManyReaders when the stream has as many readers
+// as its MaxReaders, else nil. Outputs that attach their reader only
+// later (a WebRTC viewer, once connected) ask it first, so the client is
+// refused while it can still be told why.
+func (s *Stream) CheckRoom() error {
+	s.mu.Lock()
+	full := s.conf.MaxReaders > 0 && len(s.readers) >= s.conf.MaxReaders
+	s.mu.Unlock()
+	if full {
+		s.refuseReader()
+		return ErrTooManyReaders
+	}
+	return nil
+}
+
+// refuseReader logs one line for a reader refused over MaxReaders.
+func (s *Stream) refuseReader() {
+	s.logger.Warn("too many readers: refusing a new one", "limit", s.conf.MaxReaders)
+}
+
 // AddReader subscribes a reader to the stream and starts its goroutine.
 func (s *Stream) AddReader(conf ReaderConfig) (*Reader, error) {
 	if conf.OnUnit == nil {
@@ -113,6 +133,7 @@ func (s *Stream) AddReader(conf ReaderConfig) (*Reader, error) {
 	}
 	if s.conf.MaxReaders > 0 && !conf.Internal && len(s.readers)-s.internal >= s.conf.MaxReaders {
 		s.mu.Unlock()
+		s.refuseReader()
 		return nil, ErrTooManyReaders
 	}
 	start := conf.Start

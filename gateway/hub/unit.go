@@ -46,6 +46,19 @@ type Unit struct {
 	auOnce  sync.Once
 	au      *AccessUnit
 	auErr   error
+
+	// memo is what an output derived from the unit once for all readers (Memo).
+	memoOnce sync.Once
+	memo     any
+}
+
+// Memo returns f's result for this unit, calling f only once for all the
+// readers that ask: an output uses it to do work that is the same for
+// every reader once per stream instead of once per reader (WebRTC
+// packetises each frame once). The value lives as long as the unit.
+func (u *Unit) Memo(f func() any) any {
+	u.memoOnce.Do(func() { u.memo = f() })
+	return u.memo
 }
 
 // Retain adds a reference, for a reader that keeps the unit past its callback.
@@ -99,6 +112,8 @@ func (up *unitPool) put(u *Unit) {
 	u.auParts = u.auParts[:0]
 	u.au, u.auErr = nil, nil
 	u.auOnce = sync.Once{}
+	u.memo = nil
+	u.memoOnce = sync.Once{}
 	up.p.Put(u)
 }
 

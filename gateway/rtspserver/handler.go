@@ -59,6 +59,7 @@ func (h *handler) OnRequest(c *gortsplib.ServerConn, req *base.Request) {
 	if cs == nil {
 		return
 	}
+	h.s.noteRequest(c, req) // output.go
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
 	cs.method = req.Method
@@ -87,6 +88,7 @@ func (h *handler) OnResponse(c *gortsplib.ServerConn, res *base.Response) {
 		cs.describe.Close()
 		cs.describe = nil
 	}
+	h.s.noteResponse(c, cs.method, res) // output.go
 	if cs.refused {
 		delete(res.Header, "Session")
 		return
@@ -264,6 +266,9 @@ func (h *handler) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*base.R
 	if res := h.authorize(ctx.Conn, ctx.Request, name, auth.ActionPublish); res != nil {
 		return res, nil
 	}
+	if res := h.s.admit(ctx.Session, ctx.Conn, name, ctx.Description); res != nil { // limits.go
+		return res, nil
+	}
 	ses := sessionOf(ctx.Session)
 	if err := ses.announce(name); err != nil {
 		return failure(err)
@@ -277,6 +282,9 @@ func (h *handler) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Respons
 	}
 	name := pathName(ctx.Path)
 	if res := h.authorize(ctx.Conn, ctx.Request, name, auth.ActionRead); res != nil {
+		return res, nil, nil
+	}
+	if res := h.s.admit(ctx.Session, ctx.Conn, name, nil); res != nil { // limits.go
 		return res, nil, nil
 	}
 	multicast := ctx.Transport != nil && ctx.Transport.Protocol == gortsplib.ProtocolUDPMulticast

@@ -104,6 +104,10 @@ type envConfig struct {
 	host string
 	// timeshift gives every listed path a timeshift buffer of that window.
 	timeshift map[string]time.Duration
+	// writeQueueBytes and srPeriod set the server's WriteQueueBytes and
+	// sender report interval (output tests).
+	writeQueueBytes int
+	srPeriod        time.Duration
 }
 
 // testEnv is a running hub and RTSP server on loopback.
@@ -158,6 +162,9 @@ func newEnv(t testing.TB, cfg envConfig) *testEnv {
 			Timeshift:      keep.Source,
 			Logger:         logger,
 			SessionTimeout: cfg.sessionTimeout,
+
+			WriteQueueBytes: cfg.writeQueueBytes,
+			srPeriod:        cfg.srPeriod,
 		}
 		if cfg.udp {
 			rtp := freeUDPPair(t, cfg.host)

@@ -62,8 +62,17 @@ type Server struct {
 	// SessionTimeout closes sessions that stay silent. Defaults to 60s.
 	SessionTimeout time.Duration
 	// WriteQueueSize is each session's outgoing packet queue (a power of
-	// two). It must hold a whole cached GOP. Defaults to 4096.
+	// two) where gortsplib writes the media (RTSPS with SRTP, multicast).
+	// It must hold a whole cached GOP. Defaults to 4096.
 	WriteQueueSize int
+	// MaxSessions limits the sessions (readers and publishers) open at
+	// once; a SETUP or ANNOUNCE that would open one more gets 503 and the
+	// session is closed. 0 is unlimited.
+	MaxSessions int
+	// WriteQueueBytes bounds the media a plain TCP or UDP reader session
+	// may have queued: beyond it packets are dropped and counted. It must
+	// hold a whole cached GOP. Defaults to 4 MiB.
+	WriteQueueBytes int
 	// ReaderQueueSize is each reader's queue of units in the hub. Defaults to 4096.
 	ReaderQueueSize int
 	// AuthMethods are the accepted authentication schemes, offered in
@@ -95,11 +104,21 @@ type Server struct {
 	addr    net.Addr
 	tlsAddr net.Addr
 
-	mu      sync.Mutex
+	mu sync.Mutex
+	// udpRTP and udpRTCP are the unicast UDP sockets (output.go).
+	udpRTP, udpRTCP *net.UDPConn
+	// chunks are the sessions' queue buffers (output_queue.go).
+	chunks chunkPool
+	// srPeriod is the RTCP sender report interval of the sessions' own
+	// writers. Defaults to 10s, gortsplib's.
+	srPeriod time.Duration
+
 	streams map[streamKey]*gortsplib.ServerStream
 	feeds   map[*hub.Stream]*multicastFeed
 	// sessions are the open sessions by id (sessions.go).
 	sessions map[string]*session
+	// admitted are the sessions counted against MaxSessions (limits.go).
+	admitted map[*gortsplib.ServerSession]struct{}
 	closed   bool
 	wg       sync.WaitGroup
 	done     chan struct{}
@@ -133,6 +152,12 @@ func (s *Server) Start() error {
 	if s.WriteQueueSize <= 0 {
 		s.WriteQueueSize = 4096
 	}
+	if s.WriteQueueBytes <= 0 {
+		s.WriteQueueBytes = 4 << 20
+	}
+	if s.srPeriod <= 0 {
+		s.srPeriod = 10 * time.Second
+	}
 	if s.ReaderQueueSize <= 0 {
 		s.ReaderQueueSize = 4096
 	}
@@ -159,11 +184,12 @@ func (s *Server) Start() error {
 		s.secure = s.newServer(h, s.RTSPSAddress, &s.tlsAddr)
 		s.secure.TLSConfig = s.TLSConfig
 		s.secure.TLSListen = func(network, address string, conf *tls.Config) (net.Listener, error) {
-			l, err := tls.Listen(network, address, conf)
-			if err == nil {
-				s.tlsAddr = l.Addr()
+			l, err := net.Listen(network, address)
+			if err != nil {
+				return nil, err
 			}
-			return l, err
+			s.tlsAddr = l.Addr()
+			return tls.NewListener(mediaListener{l}, conf), nil
 		}
 		if err := s.secure.Start(); err != nil {
 			s.plain.Close()
@@ -189,11 +215,13 @@ func (s *Server) newServer(h *handler, address string, bound *net.Addr) *gortspl
 		AuthMethods:    s.AuthMethods,
 		Listen: func(network, address string) (net.Listener, error) {
 			l, err := net.Listen(network, address)
-			if err == nil {
-				*bound = l.Addr()
+			if err != nil {
+				return nil, err
 			}
-			return l, err
+			*bound = l.Addr()
+			return mediaListener{l}, nil
 		},
+		ListenPacket: s.listenPacket,
 	}
 }
 

@@ -51,6 +51,9 @@ type session struct {
 
 	writeErrors atomic.Uint64
 	lost        atomic.Uint64
+
+	// out is the session's own media writer (output.go); nil: gortsplib writes.
+	out atomic.Pointer[mediaOut]
 }
 
 func newSession(s *Server, ss *gortsplib.ServerSession, c *gortsplib.ServerConn) *session {
@@ -351,6 +354,7 @@ func (ses *session) close(reason error) {
 	ses.stopPlayback()
 	ses.dropCursor()
 	ses.wg.Wait()
+	ses.closeOutput()
 	ses.mu.Lock()
 	own := ses.ownRS
 	ses.mu.Unlock()

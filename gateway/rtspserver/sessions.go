@@ -44,6 +44,7 @@ func (s *Server) unregister(ses *session) {
 	if s.sessions[ses.id] == ses {
 		delete(s.sessions, ses.id)
 	}
+	delete(s.admitted, ses.ss)
 }
 
 // Sessions lists the open RTSP sessions, oldest first.
@@ -99,5 +100,6 @@ func (ses *session) info() SessionInfo {
 	if st := ses.ss.Stats(); st != nil {
 		in.BytesReceived, in.BytesSent = st.InboundBytes, st.OutboundBytes
 	}
+	in.BytesSent += ses.outputBytes()
 	return in
 }
