@@ -152,3 +152,23 @@ func TestRecordingsURLBadInput(t *testing.T) {
 		assert.Equal(t, tc.want, res.StatusCode, tc.query)
 	}
 }
+
+// TestRecordingsSessionEndsAtTheEnd: a session opened on recordings that
+// are no longer written plays them out and is then closed, so the client
+// sees the end of the stream instead of waiting for its timeout.
+func TestRecordingsSessionEndsAtTheEnd(t *testing.T) {
+	env, st := recEnv(t)
+	waitRecorded(t, st, "ts", 3*time.Second)
+	st.Stop("ts")
+	spans, err := st.Spans("ts", time.Time{}, time.Time{})
+	require.NoError(t, err)
+	end := spans[len(spans)-1].End
+	r := startReader(t, env.url("ts")+"?start="+end.Add(-1500*time.Millisecond).UTC().Format(time.RFC3339Nano), gortsplib.ProtocolTCP)
+	done := make(chan error, 1)
+	go func() { done <- r.c.Wait() }()
+	err = waitFor(t, done, "the session to end with the recordings")
+	require.Error(t, err, "the server closed the session")
+	got := videoFrames(r.packets(), r.videoMedia())
+	require.NotEmpty(t, got, "the recorded tail was played first")
+	env.logs.waitCount(t, 1, "closing the session at the end of the recordings")
+}

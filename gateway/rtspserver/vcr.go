@@ -400,11 +400,27 @@ func (ses *session) startPlaybackLocked() {
 	go func() {
 		defer ses.wg.Done()
 		defer close(done)
-		left := ses.playback(ctx, cur, pending, skip, shift, medias, track, setup)
+		left, eof := ses.playback(ctx, cur, pending, skip, shift, medias, track, setup)
+		if eof {
+			ses.endOfRecordings(ctx)
+			return
+		}
 		ses.mu.Lock()
 		ses.vcr.pending = left
 		ses.mu.Unlock()
 	}()
+}
+
+// endOfRecordings ends a session opened on recordings once they are played
+// out, so its client sees the end of the stream. A live session that
+// seeked into recordings stays, paused in effect, until its next PLAY.
+func (ses *session) endOfRecordings(ctx context.Context) {
+	ses.mu.Lock()
+	defer ses.mu.Unlock()
+	if ctx.Err() == nil && ses.vcr.recorded {
+		ses.log.Info("closing the session at the end of the recordings")
+		ses.ss.Close()
+	}
 }
 
 // stopPlayback ends the playback goroutine, keeping the cursor, and
@@ -437,10 +453,11 @@ func (ses *session) dropCursorLocked() {
 }
 
 // playback sends frames from cur at their original pace until ctx ends or
-// the timeline does. It returns the frame it took but did not send.
+// the timeline does. It returns the frame it took but did not send, and
+// whether it stopped at the end of the recordings.
 func (ses *session) playback(ctx context.Context, cur timeline.Cursor, f *timeline.Frame, skip []time.Time,
 	shift time.Duration, medias []*description.Media, track []int, setup []bool,
-) *timeline.Frame {
+) (*timeline.Frame, bool) {
 	var (
 		timer      *time.Timer
 		t0, w0     time.Time
@@ -461,6 +478,7 @@ func (ses *session) playback(ctx context.Context, cur timeline.Cursor, f *timeli
 				case ctx.Err() != nil:
 				case errors.Is(err, io.EOF):
 					ses.logger().Info("end of the recordings reached", "frames", sentFrames)
+					return nil, true
 				case errors.Is(err, timeline.ErrEvicted):
 					ses.logger().Warn("playback fell out of the timeshift window; closing the session")
 					ses.ss.Close()
@@ -468,7 +486,7 @@ func (ses *session) playback(ctx context.Context, cur timeline.Cursor, f *timeli
 					ses.logger().Warn("playback stopped", "error", err)
 					ses.ss.Close()
 				}
-				return nil
+				return nil, false
 			}
 		}
 		if f.Track >= len(setup) || !setup[f.Track] || (skip != nil && !f.Time.After(skip[f.Track])) {
@@ -487,11 +505,11 @@ func (ses *session) playback(ctx context.Context, cur timeline.Cursor, f *timeli
 			}
 			select {
 			case <-ctx.Done():
-				return f
+				return f, false
 			case <-timer.C:
 			}
 		} else if ctx.Err() != nil {
-			return f
+			return f, false
 		}
 		if f.Time.After(prev) {
 			prev = f.Time
