@@ -100,15 +100,20 @@ func (b *Buffer) Span() (start, end time.Time) {
 	if start.IsZero() {
 		return time.Time{}, time.Time{}
 	}
-	for i := len(b.frames) - 1; i >= 0; i-- {
-		if t := b.frames[i].Time; t.After(end) {
-			end = t
-		}
-		if i < len(b.frames)-8 {
-			break // frames are nearly in time order; the newest is near the end
+	return start, b.newestLocked()
+}
+
+// newestLocked is the time of the newest frame. Frames arrive nearly in
+// time order (tracks interleave, B-frames reorder), so the newest is
+// among the last few.
+func (b *Buffer) newestLocked() time.Time {
+	var newest time.Time
+	for i := len(b.frames) - 1; i >= 0 && i >= len(b.frames)-8; i-- {
+		if t := b.frames[i].Time; t.After(newest) {
+			newest = t
 		}
 	}
-	return start, end
+	return newest
 }
 
 // Bytes is the payload size the buffer holds now.
@@ -137,13 +142,7 @@ func (b *Buffer) Seek(t time.Time) (timeline.Cursor, time.Time, error) {
 		return nil, time.Time{}, timeline.ErrOutOfRange
 	}
 	// Past the newest frame is the future.
-	var newest time.Time
-	for i := len(b.frames) - 1; i >= 0 && i >= len(b.frames)-8; i-- {
-		if b.frames[i].Time.After(newest) {
-			newest = b.frames[i].Time
-		}
-	}
-	if t.After(newest.Add(time.Second)) {
+	if t.After(b.newestLocked().Add(time.Second)) {
 		return nil, time.Time{}, timeline.ErrOutOfRange
 	}
 	return &cursor{b: b, pos: b.base + uint64(at), epoch: b.epoch}, b.frames[at].Time, nil
